@@ -1,0 +1,160 @@
+"""The ``testbed`` command: bring test clusters up and down, and break them.
+
+Exit status: 0 on success, 2 for a command line that does not parse, and the
+error's own code (see errors.py) when the testbed refuses or fails.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from oscar_testbed import image, testbed
+from oscar_testbed.errors import TestbedError
+
+HOST_VERBS = {
+    "stop": "stop a host cleanly (systemd shuts down)",
+    "start": "start a stopped or killed host and wait until it is up",
+    "kill": "kill a host at once (SIGKILL), as a power cut",
+    "pause": "freeze every process of a host, as a hung node",
+    "unpause": "thaw a paused host",
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="testbed",
+        description=(
+            "Real test hosts for oscar.cluster: podman containers running systemd and sshd, "
+            "wired as an OSCAR cluster (head on a public and a private network, compute nodes "
+            "on the private network), reached over SSH."
+        ),
+        epilog="The testbed name defaults to $OSCAR_TESTBED_NAME, else 'oscar'.",
+    )
+    parser.add_argument("--name", default=None, help="testbed name (default: %(default)s)")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    up = verbs.add_parser("up", help="create a testbed and wait until every host is up")
+    up.add_argument("--nodes", type=int, default=4, help="compute nodes (default: %(default)s)")
+    up.add_argument("--standby", action="store_true", help="add a standby head node")
+    up.add_argument(
+        "--route-out",
+        action="store_true",
+        help="give the private network a route out (for roles tested on their own)",
+    )
+    up.add_argument(
+        "--timeout", type=int, default=testbed.DEFAULT_BOOT_TIMEOUT,
+        help="seconds to wait for the hosts (default: %(default)s)",
+    )
+    up.add_argument("--rebuild-image", action="store_true", help="rebuild the node image first")
+
+    verbs.add_parser("down", help="remove every container, network and file of a testbed")
+    verbs.add_parser("list", help="list the testbeds on this machine")
+    status = verbs.add_parser("status", help="show the hosts of a testbed and their state")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    verbs.add_parser("inventory", help="print the path of the testbed's Ansible inventory")
+    verbs.add_parser("ssh-config", help="print the path of the testbed's ssh_config")
+
+    ssh = verbs.add_parser("ssh", help="run a command on a host over SSH (or log in)")
+    ssh.add_argument("host")
+    ssh.add_argument("command", nargs=argparse.REMAINDER)
+
+    for verb, text in HOST_VERBS.items():
+        sub = verbs.add_parser(verb, help=text)
+        sub.add_argument("host")
+    for verb, text in (
+        ("disconnect", "cut a host off its networks (or one of them)"),
+        ("reconnect", "put a host back on its networks with its planned addresses"),
+    ):
+        sub = verbs.add_parser(verb, help=text)
+        sub.add_argument("host")
+        sub.add_argument("--network", choices=("public", "private"), default=None)
+
+    img = verbs.add_parser("image", help="build the node image if its recipe changed")
+    img.add_argument("--rebuild", action="store_true", help="build it even if it exists")
+    verbs.add_parser("clean-images", help="remove the cached node images")
+    return parser
+
+
+def run(args):
+    if args.verb == "list":
+        for name in testbed.list_testbeds():
+            print(name)
+        return 0
+    if args.verb == "image":
+        print(image.ensure_image(testbed.default_state_root(), rebuild=args.rebuild))
+        return 0
+    if args.verb == "clean-images":
+        for reference in image.remove_all_images():
+            print(f"removed {reference}")
+        return 0
+
+    bed = testbed.Testbed(args.name)
+    if args.verb == "up":
+        bed.up(
+            compute_nodes=args.nodes,
+            standby=args.standby,
+            route_out=args.route_out,
+            timeout=args.timeout,
+            rebuild_image=args.rebuild_image,
+        )
+        print_status(bed)
+        return 0
+    if args.verb == "down":
+        bed.down()
+        return 0
+    if args.verb == "status":
+        print_status(bed, as_json=args.json)
+        return 0
+    if args.verb == "inventory":
+        bed.plan()
+        print(bed.inventory_file)
+        return 0
+    if args.verb == "ssh-config":
+        bed.plan()
+        print(bed.ssh_config_file)
+        return 0
+    if args.verb == "ssh":
+        argv = bed.ssh(args.host, " ".join(args.command) or None)
+        os.execv(argv[0], argv)
+    if args.verb in ("disconnect", "reconnect"):
+        getattr(bed, args.verb)(args.host, args.network)
+        return 0
+    getattr(bed, args.verb)(args.host)
+    return 0
+
+
+def print_status(bed, as_json=False):
+    rows = bed.status()
+    if as_json:
+        print(json.dumps([
+            {
+                "host": h.name,
+                "role": h.role,
+                "container": h.container,
+                "state": state,
+                "interfaces": {i.network: {"ip": i.ip, "mac": i.mac} for i in h.interfaces},
+            }
+            for h, state in rows
+        ], indent=2))
+        return
+    print(f"{'HOST':<10} {'ROLE':<8} {'STATE':<8} {'PUBLIC':<16} {'PRIVATE':<16} MAC (private)")
+    for h, state in rows:
+        public = h.interface("public")
+        private = h.interface("private")
+        print(
+            f"{h.name:<10} {h.role:<8} {state:<8} {public.ip if public else '-':<16} "
+            f"{private.ip:<16} {private.mac}"
+        )
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except TestbedError as exc:
+        print(f"testbed: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("testbed: interrupted", file=sys.stderr)
+        return 130

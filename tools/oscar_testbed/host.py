@@ -1,0 +1,138 @@
+"""What the testbed needs from the machine it runs on, and how much it can hold.
+
+Facts about this kind of machine (see the project's notes): podman needs
+runc, not crun; containers must not ask for rlimits above the current hard
+limits; more than about 30 systemd containers need a higher
+fs.inotify.max_user_instances, which does not survive a reboot.
+"""
+
+import os
+import resource
+import shutil
+
+from oscar_testbed import commands
+from oscar_testbed.errors import CapacityError, PrerequisiteError
+
+# program -> Debian package that provides it
+REQUIRED_PROGRAMS = {
+    "podman": "podman",
+    "runc": "runc",
+    "debootstrap": "debootstrap",
+    "ip": "iproute2",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "ssh-keyscan": "openssh-client",
+    "tar": "tar",
+}
+
+INOTIFY_SYSCTL = "/proc/sys/fs/inotify/max_user_instances"
+INOTIFY_WANTED = 8192
+
+# Planning figure per host: an idle systemd container measured about 16 MiB,
+# 24 MiB with SSH sessions open; services added by roles need headroom.
+MEMORY_PER_HOST_MIB = 96
+MEMORY_RESERVED_MIB = 2048
+
+
+def missing_programs():
+    return {prog: pkg for prog, pkg in REQUIRED_PROGRAMS.items() if _which(prog) is None}
+
+
+def _which(prog):
+    return shutil.which(prog) or shutil.which(prog, path="/usr/sbin:/sbin:/usr/bin:/bin")
+
+
+def ensure_programs(install=True, log=print):
+    """Install what is missing with apt-get, or raise PrerequisiteError naming it."""
+    missing = missing_programs()
+    if not missing:
+        return []
+    packages = sorted(set(missing.values()))
+    names = ", ".join(sorted(missing))
+    if not install:
+        raise PrerequisiteError(f"missing programs: {names} (Debian packages: {' '.join(packages)})")
+    if os.geteuid() != 0 or _which("apt-get") is None:
+        raise PrerequisiteError(
+            f"missing programs: {names}; install the Debian packages {' '.join(packages)} "
+            "as root (the testbed installs them itself only when run as root on Debian)"
+        )
+    log(f"installing {' '.join(packages)} (missing: {names})")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        commands.run(["apt-get", "update", "-qq"], env=env, timeout=600)
+        commands.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+            env=env,
+            timeout=1200,
+        )
+    except commands.CommandError as exc:
+        raise PrerequisiteError(
+            f"could not install {' '.join(packages)} with apt-get: {exc.stderr.strip()[-300:]}"
+        ) from exc
+    still = missing_programs()
+    if still:
+        raise PrerequisiteError(f"still missing after apt-get install: {', '.join(sorted(still))}")
+    return packages
+
+
+def ensure_inotify_instances(wanted=INOTIFY_WANTED, log=print):
+    """Raise fs.inotify.max_user_instances so many systemd containers can boot."""
+    try:
+        with open(INOTIFY_SYSCTL, encoding="ascii") as handle:
+            current = int(handle.read().strip())
+    except OSError as exc:
+        raise PrerequisiteError(f"cannot read {INOTIFY_SYSCTL}: {exc}") from exc
+    if current >= wanted:
+        return current
+    try:
+        with open(INOTIFY_SYSCTL, "w", encoding="ascii") as handle:
+            handle.write(str(wanted))
+    except OSError as exc:
+        raise PrerequisiteError(
+            f"fs.inotify.max_user_instances is {current}; more than about 30 systemd "
+            f"containers need {wanted} and it cannot be raised here: {exc}"
+        ) from exc
+    log(f"raised fs.inotify.max_user_instances from {current} to {wanted}")
+    return wanted
+
+
+# Upper bounds for the limits passed to containers.  Even at or below the
+# caller's hard limit, a process limit near it was refused here ("setrlimit
+# RLIMIT_NPROC: operation not permitted"); 32768 was accepted.  The kernel does
+# not count root's processes against RLIMIT_NPROC, so a lower value costs
+# nothing.
+ULIMIT_CAPS = {"nofile": 1048576, "nproc": 32768}
+
+
+def container_ulimits():
+    """--ulimit arguments at the current hard limits or below (never above them)."""
+    args = []
+    for name, limit in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC)):
+        _soft, hard = resource.getrlimit(limit)
+        if hard == resource.RLIM_INFINITY:
+            hard = ULIMIT_CAPS[name]
+        value = min(hard, ULIMIT_CAPS[name])
+        args += ["--ulimit", f"{name}={value}:{value}"]
+    return args
+
+
+def available_memory_mib():
+    with open("/proc/meminfo", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    raise PrerequisiteError("cannot read MemAvailable from /proc/meminfo")
+
+
+def check_memory(host_count, available_mib=None):
+    """Refuse a testbed the machine's free memory cannot hold."""
+    available = available_memory_mib() if available_mib is None else available_mib
+    needed = host_count * MEMORY_PER_HOST_MIB
+    if needed > available - MEMORY_RESERVED_MIB:
+        fits = max(0, (available - MEMORY_RESERVED_MIB) // MEMORY_PER_HOST_MIB)
+        raise CapacityError(
+            f"{host_count} hosts need about {needed} MiB at {MEMORY_PER_HOST_MIB} MiB each, but "
+            f"only {available} MiB is available ({MEMORY_RESERVED_MIB} MiB kept for the "
+            f"machine): this machine holds at most {fits} hosts now"
+        )
+    return needed

@@ -1,0 +1,499 @@
+"""Bring a testbed up and down, and do things to its hosts.
+
+Everything the testbed makes carries the podman label ``oscar.testbed=<name>``
+and lives under ``<state root>/<name>/``, so ``down`` finds and removes all
+of it even after a crash halfway through ``up``.
+"""
+
+import fcntl
+import ipaddress
+import json
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import yaml
+
+from oscar_testbed import commands, host, image, layout, sshaccess
+from oscar_testbed.errors import (
+    CapacityError,
+    CommandError,
+    NotReadyError,
+    PrerequisiteError,
+    TestbedError,
+    TestbedExistsError,
+    UnknownHostError,
+    UnknownTestbedError,
+)
+
+LABEL = "oscar.testbed"
+DEFAULT_NAME = "oscar"
+DEFAULT_BOOT_TIMEOUT = 300
+# podman serialises much of `run` internally; a few at a time is the sweet spot.
+START_PARALLELISM = 4
+CHECK_PARALLELISM = 16
+# Beyond about 30 systemd containers, boots hang without more inotify instances.
+INOTIFY_THRESHOLD = 24
+
+
+def default_state_root():
+    configured = os.environ.get("OSCAR_TESTBED_STATE")
+    if configured:
+        return configured
+    if os.geteuid() == 0:
+        return "/var/lib/oscar-testbed"
+    return os.path.join(
+        os.environ.get("XDG_STATE_HOME", os.path.expanduser("~/.local/state")), "oscar-testbed"
+    )
+
+
+def default_name():
+    return os.environ.get("OSCAR_TESTBED_NAME", DEFAULT_NAME)
+
+
+def _log(message):
+    print(f"testbed: {message}", flush=True)
+
+
+class Testbed:
+    """One named testbed and its files under the state root."""
+
+    def __init__(self, name=None, state_root=None, log=_log):
+        self.name = layout.validate_name(name or default_name())
+        self.state_root = state_root or default_state_root()
+        self.directory = os.path.join(self.state_root, self.name)
+        self.log = log
+
+    # ---- files -------------------------------------------------------------
+
+    def path(self, *parts):
+        return os.path.join(self.directory, *parts)
+
+    @property
+    def state_file(self):
+        return self.path("state.json")
+
+    @property
+    def inventory_file(self):
+        return self.path("inventory.yml")
+
+    @property
+    def ssh_config_file(self):
+        return self.path("ssh_config")
+
+    @property
+    def key_file(self):
+        return self.path("id_ed25519")
+
+    @property
+    def known_hosts_file(self):
+        return self.path("known_hosts")
+
+    def exists(self):
+        containers, networks = self._labelled_objects()
+        return os.path.exists(self.state_file) or bool(containers or networks)
+
+    def plan(self):
+        """The plan this testbed was made from, or UnknownTestbedError."""
+        try:
+            with open(self.state_file, encoding="utf-8") as handle:
+                state = json.load(handle)
+        except FileNotFoundError:
+            raise UnknownTestbedError(
+                f"no testbed named '{self.name}' (see `testbed list`)"
+            ) from None
+        return layout.make_plan(
+            state["name"],
+            state["slot"],
+            state["compute_nodes"],
+            standby=state["standby"],
+            route_out=state["route_out"],
+        )
+
+    def host(self, name):
+        found = self.plan().host(name)
+        if found is None:
+            known = ", ".join(h.name for h in self.plan().hosts)
+            raise UnknownHostError(f"testbed '{self.name}' has no host '{name}' (hosts: {known})")
+        return found
+
+    @contextmanager
+    def _global_lock(self):
+        """Serialise slot allocation between testbeds started at once."""
+        os.makedirs(self.state_root, mode=0o700, exist_ok=True)
+        with open(os.path.join(self.state_root, ".lock"), "w", encoding="ascii") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    # ---- up ----------------------------------------------------------------
+
+    def up(self, compute_nodes=4, standby=False, route_out=False, timeout=DEFAULT_BOOT_TIMEOUT,
+           rebuild_image=False):
+        """Create the testbed and wait until every host runs systemd and sshd."""
+        started = time.monotonic()
+        # Check the request before touching anything.
+        plan = layout.make_plan(self.name, 0, compute_nodes, standby=standby, route_out=route_out)
+        host.check_memory(len(plan.hosts))
+        host.ensure_programs(log=self.log)
+        if self.exists():
+            raise TestbedExistsError(
+                f"testbed '{self.name}' already exists; `testbed down --name {self.name}` first"
+            )
+        if len(plan.hosts) > INOTIFY_THRESHOLD:
+            host.ensure_inotify_instances(log=self.log)
+        reference = image.ensure_image(self.state_root, log=self.log, rebuild=rebuild_image)
+
+        with self._global_lock():
+            slot = self._free_slot()
+            plan = layout.make_plan(
+                self.name, slot, compute_nodes, standby=standby, route_out=route_out
+            )
+            os.makedirs(self.directory, mode=0o700)
+            self._write_json(self.state_file, plan.to_dict())
+            try:
+                for network in plan.networks:
+                    self._create_network(network)
+            except TestbedError:
+                self.down()
+                raise
+        try:
+            sshaccess.make_key_pair(self.directory, f"oscar-testbed-{self.name}")
+            self._write_files(plan, known_hosts_lines=[])
+            self._start_containers(plan, reference)
+            self.wait_ready(plan.hosts, timeout=timeout)
+        except BaseException:
+            self.log(f"bringing testbed '{self.name}' up failed; removing what was made")
+            self.down()
+            raise
+        elapsed = time.monotonic() - started
+        self.log(
+            f"testbed '{self.name}' is up: {len(plan.hosts)} hosts in {elapsed:.1f} s; "
+            f"inventory {self.inventory_file}"
+        )
+        return plan
+
+    def _free_slot(self):
+        """The lowest slot whose subnets no podman network or host route uses."""
+        used = []
+        listing = commands.podman("network", "ls", "--format", "json")
+        for network in json.loads(listing.stdout or "[]"):
+            for subnet in network.get("subnets") or []:
+                used.append(ipaddress.ip_network(subnet["subnet"], strict=False))
+        routes = commands.run([commands.find_program("ip"), "-4", "route", "show"], check=False)
+        for line in routes.stdout.splitlines():
+            prefix = line.split()[0] if line.strip() else ""
+            if prefix and prefix != "default":
+                try:
+                    used.append(ipaddress.ip_network(prefix, strict=False))
+                except ValueError:
+                    continue
+        taken_by_state = set()
+        if os.path.isdir(self.state_root):
+            for entry in os.listdir(self.state_root):
+                try:
+                    with open(os.path.join(self.state_root, entry, "state.json"), encoding="utf-8") as h:
+                        taken_by_state.add(json.load(h)["slot"])
+                except (OSError, ValueError, KeyError):
+                    continue
+        for slot in range(layout.MAX_SLOTS):
+            if slot in taken_by_state:
+                continue
+            subnets = [ipaddress.ip_network(s) for s in layout.subnets_for_slot(slot)]
+            if not any(s.overlaps(u) for s in subnets for u in used):
+                return slot
+        raise CapacityError(f"all {layout.MAX_SLOTS} testbed address slots are in use")
+
+    def _create_network(self, network):
+        args = [
+            "network", "create",
+            "--driver", "bridge",
+            "--subnet", network.subnet,
+            "--gateway", network.gateway,
+            # The cluster's own services (dnsmasq on the head) answer DNS.
+            "--disable-dns",
+            "--label", f"{LABEL}={self.name}",
+            "--label", f"{LABEL}.network={network.role}",
+        ]
+        if network.internal:
+            args.append("--internal")
+        commands.podman(*args, network.name)
+
+    def _run_args(self, plan, host_plan, reference):
+        args = [
+            "run", "--detach",
+            "--name", host_plan.container,
+            "--hostname", host_plan.name,
+            "--label", f"{LABEL}={self.name}",
+            "--label", f"{LABEL}.host={host_plan.name}",
+            "--label", f"{LABEL}.role={host_plan.role}",
+            "--systemd=always",
+            # /etc/hosts stays an ordinary file that roles may rewrite.
+            "--no-hosts",
+            "--cap-add", "NET_RAW",
+            *host.container_ulimits(),
+            "--volume", f"{self.path('keys')}:{image.TESTBED_KEY_DIR}:ro",
+        ]
+        if host_plan.role in (layout.HEAD, layout.STANDBY):
+            # Firewall, VRRP and DHCP on the head nodes need these.
+            args += ["--cap-add", "NET_ADMIN", "--cap-add", "NET_BROADCAST"]
+        for iface in host_plan.interfaces:
+            network = plan.network(iface.network)
+            args += ["--network", f"{network.name}:ip={iface.ip},mac={iface.mac}"]
+        args.append(reference)
+        return args
+
+    def _start_containers(self, plan, reference):
+        self.log(f"starting {len(plan.hosts)} hosts from {reference}")
+
+        def start(host_plan):
+            commands.podman(*self._run_args(plan, host_plan, reference), timeout=300)
+
+        with ThreadPoolExecutor(max_workers=START_PARALLELISM) as pool:
+            for future in [pool.submit(start, h) for h in plan.hosts]:
+                future.result()
+
+    def wait_ready(self, hosts=None, timeout=DEFAULT_BOOT_TIMEOUT):
+        """Wait for sshd, record host keys, then wait for systemd to finish booting."""
+        plan = self.plan()
+        hosts = list(hosts if hosts is not None else plan.hosts)
+        deadline = time.monotonic() + timeout
+        silent = sshaccess.wait_for_ports([h.management_ip for h in hosts], deadline)
+        if silent:
+            names = [h.name for h in hosts if h.management_ip in silent]
+            raise NotReadyError(
+                f"sshd did not answer within {timeout} s on: {', '.join(names)}"
+            )
+        self._record_host_keys(plan, hosts)
+        not_running = {}
+
+        def boot_state(host_plan):
+            remaining = max(5, int(deadline - time.monotonic()))
+            result = commands.run(
+                sshaccess.ssh_argv(
+                    self.ssh_config_file,
+                    host_plan.name,
+                    "systemctl is-system-running --wait; systemctl --failed --plain --no-legend",
+                ),
+                check=False,
+                timeout=remaining + 5,
+            )
+            lines = result.stdout.split("\n", 1)
+            state = lines[0].strip() or result.stderr.strip()
+            return host_plan.name, state, (lines[1].strip() if len(lines) > 1 else "")
+
+        with ThreadPoolExecutor(max_workers=CHECK_PARALLELISM) as pool:
+            for name, state, failed in pool.map(boot_state, hosts):
+                if state != "running":
+                    not_running[name] = f"{state} {failed}".strip()
+        if not_running:
+            detail = "; ".join(f"{n}: {s}" for n, s in sorted(not_running.items()))
+            raise NotReadyError(f"hosts not running cleanly: {detail}")
+
+    def _record_host_keys(self, plan, hosts):
+        """Replace the known-hosts entries of ``hosts`` with their current keys."""
+        names = {h.name for h in hosts}
+        kept = []
+        if os.path.exists(self.known_hosts_file):
+            with open(self.known_hosts_file, encoding="ascii") as handle:
+                kept = [
+                    line.rstrip("\n") for line in handle
+                    if line.split(",", 1)[0] not in names
+                ]
+        scanned = sshaccess.scan_host_keys(hosts)
+        missing = names - {line.split(",", 1)[0] for line in scanned}
+        if missing:
+            raise NotReadyError(f"could not read SSH host keys of: {', '.join(sorted(missing))}")
+        self._write_files(plan, kept + scanned)
+
+    def _write_files(self, plan, known_hosts_lines):
+        self._write_text(self.known_hosts_file, "".join(line + "\n" for line in known_hosts_lines))
+        self._write_text(
+            self.ssh_config_file,
+            sshaccess.ssh_config_text(plan.hosts, self.key_file, self.known_hosts_file),
+        )
+        self._write_text(self.inventory_file, self.inventory_text(plan))
+
+    # ---- inventory ---------------------------------------------------------
+
+    def inventory(self, plan):
+        """An Ansible inventory of the testbed, as a dict."""
+        groups = {"oscar_server": {}, "oscar_standby": {}, "oscar_clients": {}}
+        group_of = {layout.HEAD: "oscar_server", layout.STANDBY: "oscar_standby",
+                    layout.COMPUTE: "oscar_clients"}
+        for host_plan in plan.hosts:
+            interfaces = {}
+            for position, iface in enumerate(host_plan.interfaces):
+                network = plan.network(iface.network)
+                interfaces[iface.network] = {
+                    # podman names interfaces in the order networks are given.
+                    "device": f"eth{position}",
+                    "ip": iface.ip,
+                    "mac": iface.mac,
+                    "prefix": network.prefixlen,
+                    "network": network.subnet,
+                }
+            groups[group_of[host_plan.role]][host_plan.name] = {
+                "ansible_host": host_plan.management_ip,
+                "oscar_testbed_role": host_plan.role,
+                "oscar_testbed_container": host_plan.container,
+                "oscar_testbed_interfaces": interfaces,
+            }
+        return {
+            "all": {
+                "vars": {
+                    "ansible_user": "root",
+                    "ansible_ssh_private_key_file": self.key_file,
+                    "ansible_ssh_common_args": f"-F {self.ssh_config_file}",
+                    "ansible_python_interpreter": "/usr/bin/python3",
+                    "oscar_testbed_name": self.name,
+                    "oscar_testbed_networks": {
+                        n.role: {"subnet": n.subnet, "gateway": n.gateway, "internal": n.internal}
+                        for n in plan.networks
+                    },
+                },
+                "children": {
+                    group: {"hosts": members} for group, members in groups.items() if members
+                },
+            }
+        }
+
+    def inventory_text(self, plan):
+        header = (
+            f"# Inventory of the oscar.cluster testbed '{self.name}', written by `testbed up`.\n"
+        )
+        return header + yaml.safe_dump(self.inventory(plan), sort_keys=False, default_flow_style=False)
+
+    # ---- down --------------------------------------------------------------
+
+    def _labelled_objects(self):
+        containers = commands.podman(
+            "ps", "--all", "--filter", f"label={LABEL}={self.name}", "--format", "{{.Names}}",
+            check=False,
+        ).stdout.split()
+        networks = commands.podman(
+            "network", "ls", "--filter", f"label={LABEL}={self.name}", "--format", "{{.Name}}",
+            check=False,
+        ).stdout.split()
+        return containers, networks
+
+    def down(self):
+        """Remove every container, network and file of the testbed."""
+        containers, networks = self._labelled_objects()
+        if containers:
+            commands.podman("rm", "--force", "--time", "0", *containers, timeout=600)
+        for network in networks:
+            commands.podman("network", "rm", "--force", network)
+        had_files = os.path.isdir(self.directory)
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self._remove_empty_state_root()
+        if not (containers or networks or had_files):
+            raise UnknownTestbedError(f"no testbed named '{self.name}' (see `testbed list`)")
+        self.log(
+            f"testbed '{self.name}' removed: {len(containers)} containers, "
+            f"{len(networks)} networks"
+        )
+        return containers, networks
+
+    def _remove_empty_state_root(self):
+        try:
+            entries = set(os.listdir(self.state_root))
+        except FileNotFoundError:
+            return
+        if entries <= {".lock", "image.lock"}:
+            shutil.rmtree(self.state_root, ignore_errors=True)
+
+    # ---- hosts -------------------------------------------------------------
+
+    def status(self):
+        """(host, container state) for every host of the plan."""
+        plan = self.plan()
+        listing = commands.podman(
+            "ps", "--all", "--filter", f"label={LABEL}={self.name}", "--format", "json"
+        )
+        states = {c["Names"][0]: c["State"] for c in json.loads(listing.stdout or "[]")}
+        return [(h, states.get(h.container, "missing")) for h in plan.hosts]
+
+    def stop(self, name):
+        commands.podman("stop", "--time", "10", self.host(name).container)
+
+    def start(self, name, timeout=DEFAULT_BOOT_TIMEOUT):
+        host_plan = self.host(name)
+        commands.podman("start", host_plan.container)
+        # A restarted container keeps its disk, so its host keys are unchanged.
+        self.wait_ready([host_plan], timeout=timeout)
+
+    def kill(self, name):
+        commands.podman("kill", "--signal", "KILL", self.host(name).container)
+
+    def pause(self, name):
+        commands.podman("pause", self.host(name).container)
+
+    def unpause(self, name):
+        commands.podman("unpause", self.host(name).container)
+
+    def _networks_of(self, host_plan, network_role):
+        plan = self.plan()
+        roles = [i.network for i in host_plan.interfaces]
+        if network_role is not None:
+            if network_role not in roles:
+                raise UnknownHostError(
+                    f"host '{host_plan.name}' is not on the {network_role} network "
+                    f"(it is on: {', '.join(roles)})"
+                )
+            roles = [network_role]
+        return [(plan.network(r), host_plan.interface(r)) for r in roles]
+
+    def disconnect(self, name, network_role=None):
+        """Cut a host off one network, or off all of its networks."""
+        host_plan = self.host(name)
+        for network, _iface in self._networks_of(host_plan, network_role):
+            commands.podman("network", "disconnect", "--force", network.name, host_plan.container)
+
+    def reconnect(self, name, network_role=None):
+        """Put a host back on its networks with its planned addresses."""
+        host_plan = self.host(name)
+        for network, iface in self._networks_of(host_plan, network_role):
+            try:
+                commands.podman(
+                    "network", "connect", "--ip", iface.ip, "--mac-address", iface.mac,
+                    network.name, host_plan.container,
+                )
+            except CommandError as exc:
+                if "already" not in exc.stderr:
+                    raise
+
+    def ssh(self, name, command=None, extra_options=()):
+        """argv that runs ``command`` on a host over SSH (an interactive login without it)."""
+        self.host(name)
+        return sshaccess.ssh_argv(self.ssh_config_file, name, command, extra_options)
+
+    # ---- helpers -----------------------------------------------------------
+
+    @staticmethod
+    def _write_text(path, text, mode=0o600):
+        """Write a file atomically: readers see the old or the new content, never half."""
+        temporary = f"{path}.tmp{os.getpid()}"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+
+    def _write_json(self, path, data):
+        self._write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def list_testbeds(state_root=None):
+    """Names of the testbeds that have files or podman objects."""
+    root = state_root or default_state_root()
+    names = set()
+    if os.path.isdir(root):
+        names.update(e for e in os.listdir(root) if os.path.isfile(os.path.join(root, e, "state.json")))
+    try:
+        listing = commands.podman("ps", "--all", "--filter", f"label={LABEL}", "--format", "json")
+        for container in json.loads(listing.stdout or "[]"):
+            names.add(container["Labels"][LABEL])
+    except PrerequisiteError:
+        pass
+    return sorted(names)
