@@ -43,7 +43,9 @@ def build_parser():
         help="give the private network a route out (for roles tested on their own)",
     )
     up.add_argument(
-        "--timeout", type=int, default=testbed.DEFAULT_BOOT_TIMEOUT,
+        "--timeout",
+        type=int,
+        default=testbed.DEFAULT_BOOT_TIMEOUT,
         help="seconds to wait for the hosts (default: %(default)s)",
     )
     up.add_argument("--rebuild-image", action="store_true", help="rebuild the node image first")
@@ -127,16 +129,29 @@ def run(args):
 def print_status(bed, as_json=False):
     rows = bed.status()
     if as_json:
-        print(json.dumps([
-            {
-                "host": h.name,
-                "role": h.role,
-                "container": h.container,
-                "state": state,
-                "interfaces": {i.network: {"ip": i.ip, "mac": i.mac} for i in h.interfaces},
-            }
-            for h, state in rows
-        ], indent=2))
+        print(
+            json.dumps(
+                {
+                    "name": bed.name,
+                    "inventory": bed.inventory_file,
+                    "ssh_config": bed.ssh_config_file,
+                    "identity_file": bed.key_file,
+                    "known_hosts": bed.known_hosts_file,
+                    "hosts": [
+                        {
+                            "host": h.name,
+                            "role": h.role,
+                            "container": h.container,
+                            "state": state,
+                            "address": h.management_ip,
+                            "interfaces": {i.network: {"ip": i.ip, "mac": i.mac} for i in h.interfaces},
+                        }
+                        for h, state in rows
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     print(f"{'HOST':<10} {'ROLE':<8} {'STATE':<8} {'PUBLIC':<16} {'PRIVATE':<16} MAC (private)")
     for h, state in rows:

@@ -70,9 +70,7 @@ def pipe(producer_argv, consumer_argv, *, timeout=None):
     """Run ``producer | consumer``; raise CommandError for whichever failed."""
     env = command_env()
     # pylint: disable-next=consider-using-with
-    producer = subprocess.Popen(
-        producer_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
+    producer = subprocess.Popen(producer_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         consumer = subprocess.run(
             consumer_argv,

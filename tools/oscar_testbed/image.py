@@ -75,10 +75,7 @@ FILES = {
         "ff02::1\tip6-allnodes\n"
         "ff02::2\tip6-allrouters\n"
     ),
-    "etc/apt/apt.conf.d/90oscar-testbed": (
-        'APT::Install-Recommends "false";\n'
-        'Acquire::Retries "3";\n'
-    ),
+    "etc/apt/apt.conf.d/90oscar-testbed": ('APT::Install-Recommends "false";\nAcquire::Retries "3";\n'),
 }
 
 # Units that do nothing useful in a container, or that would take the dpkg
@@ -169,8 +166,7 @@ def build_image(reference, log=print):
             )
         except CommandError as exc:
             raise PrerequisiteError(
-                f"debootstrap could not build the node image from {mirror}: "
-                f"{exc.stderr.strip()[-400:]}"
+                f"debootstrap could not build the node image from {mirror}: {exc.stderr.strip()[-400:]}"
             ) from exc
         customise(root, mirror, security_mirror)
         commands.pipe(

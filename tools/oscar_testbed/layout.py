@@ -36,7 +36,7 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 
 def validate_name(name):
     """A testbed name becomes part of container and network names."""
-    if not NAME_PATTERN.match(name or ""):
+    if not NAME_PATTERN.fullmatch(name or ""):
         raise TestbedError(
             f"invalid testbed name '{name}': use 1-24 lower-case letters, digits or '-', "
             "starting with a letter"
@@ -115,7 +115,7 @@ class Plan:
 
     def host(self, name):
         for host in self.hosts:
-            if host.name == name or host.container == name:
+            if name in (host.name, host.container):
                 return host
         return None
 

@@ -34,6 +34,20 @@ DEFAULT_BOOT_TIMEOUT = 300
 # podman serialises much of `run` internally; a few at a time is the sweet spot.
 START_PARALLELISM = 4
 CHECK_PARALLELISM = 16
+ROUTE_TYPES = frozenset(
+    (
+        "unicast",
+        "unreachable",
+        "blackhole",
+        "prohibit",
+        "local",
+        "broadcast",
+        "throw",
+        "nat",
+        "anycast",
+        "multicast",
+    )
+)
 # Beyond about 30 systemd containers, boots hang without more inotify instances.
 INOTIFY_THRESHOLD = 24
 
@@ -59,6 +73,9 @@ def _log(message):
 
 class Testbed:
     """One named testbed and its files under the state root."""
+
+    # Not a pytest test class, despite the name.
+    __test__ = False
 
     def __init__(self, name=None, state_root=None, log=_log):
         self.name = layout.validate_name(name or default_name())
@@ -101,9 +118,7 @@ class Testbed:
             with open(self.state_file, encoding="utf-8") as handle:
                 state = json.load(handle)
         except FileNotFoundError:
-            raise UnknownTestbedError(
-                f"no testbed named '{self.name}' (see `testbed list`)"
-            ) from None
+            raise UnknownTestbedError(f"no testbed named '{self.name}' (see `testbed list`)") from None
         return layout.make_plan(
             state["name"],
             state["slot"],
@@ -129,8 +144,14 @@ class Testbed:
 
     # ---- up ----------------------------------------------------------------
 
-    def up(self, compute_nodes=4, standby=False, route_out=False, timeout=DEFAULT_BOOT_TIMEOUT,
-           rebuild_image=False):
+    def up(
+        self,
+        compute_nodes=4,
+        standby=False,
+        route_out=False,
+        timeout=DEFAULT_BOOT_TIMEOUT,
+        rebuild_image=False,
+    ):
         """Create the testbed and wait until every host runs systemd and sshd."""
         started = time.monotonic()
         # Check the request before touching anything.
@@ -147,9 +168,7 @@ class Testbed:
 
         with self._global_lock():
             slot = self._free_slot()
-            plan = layout.make_plan(
-                self.name, slot, compute_nodes, standby=standby, route_out=route_out
-            )
+            plan = layout.make_plan(self.name, slot, compute_nodes, standby=standby, route_out=route_out)
             os.makedirs(self.directory, mode=0o700)
             self._write_json(self.state_file, plan.to_dict())
             try:
@@ -183,10 +202,13 @@ class Testbed:
                 used.append(ipaddress.ip_network(subnet["subnet"], strict=False))
         routes = commands.run([commands.find_program("ip"), "-4", "route", "show"], check=False)
         for line in routes.stdout.splitlines():
-            prefix = line.split()[0] if line.strip() else ""
-            if prefix and prefix != "default":
+            words = line.split()
+            # A route may start with its type: "unreachable 10.1.0.0/16 ...".
+            if words and words[0] in ROUTE_TYPES:
+                words = words[1:]
+            if words and words[0] != "default":
                 try:
-                    used.append(ipaddress.ip_network(prefix, strict=False))
+                    used.append(ipaddress.ip_network(words[0], strict=False))
                 except ValueError:
                     continue
         taken_by_state = set()
@@ -207,14 +229,20 @@ class Testbed:
 
     def _create_network(self, network):
         args = [
-            "network", "create",
-            "--driver", "bridge",
-            "--subnet", network.subnet,
-            "--gateway", network.gateway,
+            "network",
+            "create",
+            "--driver",
+            "bridge",
+            "--subnet",
+            network.subnet,
+            "--gateway",
+            network.gateway,
             # The cluster's own services (dnsmasq on the head) answer DNS.
             "--disable-dns",
-            "--label", f"{LABEL}={self.name}",
-            "--label", f"{LABEL}.network={network.role}",
+            "--label",
+            f"{LABEL}={self.name}",
+            "--label",
+            f"{LABEL}.network={network.role}",
         ]
         if network.internal:
             args.append("--internal")
@@ -222,18 +250,26 @@ class Testbed:
 
     def _run_args(self, plan, host_plan, reference):
         args = [
-            "run", "--detach",
-            "--name", host_plan.container,
-            "--hostname", host_plan.name,
-            "--label", f"{LABEL}={self.name}",
-            "--label", f"{LABEL}.host={host_plan.name}",
-            "--label", f"{LABEL}.role={host_plan.role}",
+            "run",
+            "--detach",
+            "--name",
+            host_plan.container,
+            "--hostname",
+            host_plan.name,
+            "--label",
+            f"{LABEL}={self.name}",
+            "--label",
+            f"{LABEL}.host={host_plan.name}",
+            "--label",
+            f"{LABEL}.role={host_plan.role}",
             "--systemd=always",
             # /etc/hosts stays an ordinary file that roles may rewrite.
             "--no-hosts",
-            "--cap-add", "NET_RAW",
+            "--cap-add",
+            "NET_RAW",
             *host.container_ulimits(),
-            "--volume", f"{self.path('keys')}:{image.TESTBED_KEY_DIR}:ro",
+            "--volume",
+            f"{self.path('keys')}:{image.TESTBED_KEY_DIR}:ro",
         ]
         if host_plan.role in (layout.HEAD, layout.STANDBY):
             # Firewall, VRRP and DHCP on the head nodes need these.
@@ -262,9 +298,7 @@ class Testbed:
         silent = sshaccess.wait_for_ports([h.management_ip for h in hosts], deadline)
         if silent:
             names = [h.name for h in hosts if h.management_ip in silent]
-            raise NotReadyError(
-                f"sshd did not answer within {timeout} s on: {', '.join(names)}"
-            )
+            raise NotReadyError(f"sshd did not answer within {timeout} s on: {', '.join(names)}")
         self._record_host_keys(plan, hosts)
         not_running = {}
 
@@ -297,10 +331,7 @@ class Testbed:
         kept = []
         if os.path.exists(self.known_hosts_file):
             with open(self.known_hosts_file, encoding="ascii") as handle:
-                kept = [
-                    line.rstrip("\n") for line in handle
-                    if line.split(",", 1)[0] not in names
-                ]
+                kept = [line.rstrip("\n") for line in handle if line.split(",", 1)[0] not in names]
         scanned = sshaccess.scan_host_keys(hosts)
         missing = names - {line.split(",", 1)[0] for line in scanned}
         if missing:
@@ -320,8 +351,11 @@ class Testbed:
     def inventory(self, plan):
         """An Ansible inventory of the testbed, as a dict."""
         groups = {"oscar_server": {}, "oscar_standby": {}, "oscar_clients": {}}
-        group_of = {layout.HEAD: "oscar_server", layout.STANDBY: "oscar_standby",
-                    layout.COMPUTE: "oscar_clients"}
+        group_of = {
+            layout.HEAD: "oscar_server",
+            layout.STANDBY: "oscar_standby",
+            layout.COMPUTE: "oscar_clients",
+        }
         for host_plan in plan.hosts:
             interfaces = {}
             for position, iface in enumerate(host_plan.interfaces):
@@ -353,27 +387,33 @@ class Testbed:
                         for n in plan.networks
                     },
                 },
-                "children": {
-                    group: {"hosts": members} for group, members in groups.items() if members
-                },
+                "children": {group: {"hosts": members} for group, members in groups.items() if members},
             }
         }
 
     def inventory_text(self, plan):
-        header = (
-            f"# Inventory of the oscar.cluster testbed '{self.name}', written by `testbed up`.\n"
-        )
+        header = f"# Inventory of the oscar.cluster testbed '{self.name}', written by `testbed up`.\n"
         return header + yaml.safe_dump(self.inventory(plan), sort_keys=False, default_flow_style=False)
 
     # ---- down --------------------------------------------------------------
 
     def _labelled_objects(self):
         containers = commands.podman(
-            "ps", "--all", "--filter", f"label={LABEL}={self.name}", "--format", "{{.Names}}",
+            "ps",
+            "--all",
+            "--filter",
+            f"label={LABEL}={self.name}",
+            "--format",
+            "{{.Names}}",
             check=False,
         ).stdout.split()
         networks = commands.podman(
-            "network", "ls", "--filter", f"label={LABEL}={self.name}", "--format", "{{.Name}}",
+            "network",
+            "ls",
+            "--filter",
+            f"label={LABEL}={self.name}",
+            "--format",
+            "{{.Name}}",
             check=False,
         ).stdout.split()
         return containers, networks
@@ -390,10 +430,7 @@ class Testbed:
         self._remove_empty_state_root()
         if not (containers or networks or had_files):
             raise UnknownTestbedError(f"no testbed named '{self.name}' (see `testbed list`)")
-        self.log(
-            f"testbed '{self.name}' removed: {len(containers)} containers, "
-            f"{len(networks)} networks"
-        )
+        self.log(f"testbed '{self.name}' removed: {len(containers)} containers, {len(networks)} networks")
         return containers, networks
 
     def _remove_empty_state_root(self):
@@ -409,9 +446,7 @@ class Testbed:
     def status(self):
         """(host, container state) for every host of the plan."""
         plan = self.plan()
-        listing = commands.podman(
-            "ps", "--all", "--filter", f"label={LABEL}={self.name}", "--format", "json"
-        )
+        listing = commands.podman("ps", "--all", "--filter", f"label={LABEL}={self.name}", "--format", "json")
         states = {c["Names"][0]: c["State"] for c in json.loads(listing.stdout or "[]")}
         return [(h, states.get(h.container, "missing")) for h in plan.hosts]
 
@@ -457,8 +492,14 @@ class Testbed:
         for network, iface in self._networks_of(host_plan, network_role):
             try:
                 commands.podman(
-                    "network", "connect", "--ip", iface.ip, "--mac-address", iface.mac,
-                    network.name, host_plan.container,
+                    "network",
+                    "connect",
+                    "--ip",
+                    iface.ip,
+                    "--mac-address",
+                    iface.mac,
+                    network.name,
+                    host_plan.container,
                 )
             except CommandError as exc:
                 if "already" not in exc.stderr:
