@@ -29,7 +29,7 @@ def command_env(extra=None):
 
 def find_program(name):
     """Absolute path of a program, or PrerequisiteError naming it."""
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if path is None:
         raise PrerequisiteError(f"required program '{name}' is not installed")
     return path

@@ -39,7 +39,8 @@ def missing_programs():
 
 
 def _which(prog):
-    return shutil.which(prog) or shutil.which(prog, path="/usr/sbin:/sbin:/usr/bin:/bin")
+    # sbin is often missing from a user's PATH; programs elsewhere must be on PATH.
+    return shutil.which(prog) or shutil.which(prog, path="/usr/sbin:/sbin")
 
 
 def ensure_programs(install=True, log=print):

@@ -34,6 +34,7 @@ DEFAULT_BOOT_TIMEOUT = 300
 # podman serialises much of `run` internally; a few at a time is the sweet spot.
 START_PARALLELISM = 4
 CHECK_PARALLELISM = 16
+RECONNECT_TIMEOUT = 30
 ROUTE_TYPES = frozenset(
     (
         "unicast",
@@ -504,6 +505,14 @@ class Testbed:
             except CommandError as exc:
                 if "already" not in exc.stderr:
                     raise
+            # Return once the host answers on that network again, so that a
+            # test may rely on it right away.
+            silent = sshaccess.wait_for_ports([iface.ip], time.monotonic() + RECONNECT_TIMEOUT)
+            if silent:
+                raise NotReadyError(
+                    f"{host_plan.name} does not answer on {iface.ip} ({network.role} network) "
+                    f"{RECONNECT_TIMEOUT} s after reconnecting"
+                )
 
     def ssh(self, name, command=None, extra_options=()):
         """argv that runs ``command`` on a host over SSH (an interactive login without it)."""

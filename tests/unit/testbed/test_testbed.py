@@ -37,6 +37,19 @@ def podman_calls(monkeypatch):
     return calls
 
 
+@pytest.fixture()
+def answering_hosts(monkeypatch):
+    """Every host answers on port 22 at once; record the addresses asked for."""
+    asked = []
+
+    def fake_wait_for_ports(addresses, deadline, port=22):
+        asked.extend(addresses)
+        return set()
+
+    monkeypatch.setattr(sshaccess, "wait_for_ports", fake_wait_for_ports)
+    return asked
+
+
 # ---- construction and paths ------------------------------------------------
 
 
@@ -366,8 +379,9 @@ def test_disconnect_from_a_network_the_host_is_not_on_is_refused(make_testbed, p
     assert podman_calls == []
 
 
-def test_reconnect_restores_the_planned_address_and_mac(make_testbed, podman_calls):
+def test_reconnect_restores_the_planned_address_and_mac(make_testbed, podman_calls, answering_hosts):
     make_testbed().reconnect("node002")
+    assert answering_hosts == ["10.211.0.12"]
     assert podman_calls == [
         [
             "network",
@@ -386,7 +400,7 @@ def test_reconnect_restores_the_planned_address_and_mac(make_testbed, podman_cal
     ("stderr", "raises"),
     [("Error: container is already connected to network\n", False), ("Error: no such network\n", True)],
 )
-def test_reconnect_ignores_only_already_connected(make_testbed, monkeypatch, stderr, raises):
+def test_reconnect_ignores_only_already_connected(make_testbed, monkeypatch, answering_hosts, stderr, raises):
     def failing_podman(*args, **kwargs):
         raise CommandError(["podman", *args], 125, stderr)
 
@@ -397,6 +411,12 @@ def test_reconnect_ignores_only_already_connected(make_testbed, monkeypatch, std
             bed.reconnect("head", "public")
     else:
         assert bed.reconnect("head", "public") is None
+
+
+def test_reconnect_fails_when_the_host_does_not_answer_again(make_testbed, podman_calls, monkeypatch):
+    monkeypatch.setattr(sshaccess, "wait_for_ports", lambda addresses, deadline, port=22: set(addresses))
+    with pytest.raises(NotReadyError, match=r"node001 does not answer on 10.211.0.11 \(private network\)"):
+        make_testbed().reconnect("node001")
 
 
 def test_status_reports_each_planned_host_and_missing_containers(make_testbed, monkeypatch):

@@ -1,0 +1,114 @@
+"""Integration tests on real testbeds: podman containers with systemd and sshd.
+
+The tests use their own state root, so they never touch a developer's
+testbeds, and names starting with ``it-`` so their podman objects are
+recognisable.  Every testbed they make is removed at the end, and the
+teardown is itself checked.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+class Cli:
+    """Runs the testbed command the way a user does, in a separate process."""
+
+    def __init__(self, state_root):
+        self.state_root = str(state_root)
+
+    def env(self, **extra):
+        env = dict(os.environ)
+        env["OSCAR_TESTBED_STATE"] = self.state_root
+        env["PYTHONPATH"] = str(ROOT / "tools")
+        env.update(extra)
+        return env
+
+    def __call__(self, *args, check=True, timeout=900, **env):
+        result = subprocess.run(
+            [sys.executable, "-m", "oscar_testbed", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env(**env),
+            check=False,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"testbed {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    def status(self, name):
+        return json.loads(self("--name", name, "status", "--json").stdout)
+
+
+def podman_objects(name):
+    """Containers and networks carrying the testbed's label."""
+    label = f"label=oscar.testbed={name}"
+    containers = subprocess.run(
+        ["podman", "ps", "--all", "--filter", label, "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    networks = subprocess.run(
+        ["podman", "network", "ls", "--filter", label, "--format", "{{.Name}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return containers + networks
+
+
+def ansible_ping(inventory, pattern="all", forks=64):
+    """Run `ansible -m ping` and return (exit code, hosts that answered pong)."""
+    result = subprocess.run(
+        [
+            str(VENV_BIN / "ansible"),
+            pattern,
+            "-i",
+            inventory,
+            "-m",
+            "ansible.builtin.ping",
+            "--forks",
+            str(forks),
+            "-o",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+        check=False,
+    )
+    answered = {
+        line.split(" | ", 1)[0]
+        for line in result.stdout.splitlines()
+        if " | SUCCESS" in line and '"ping": "pong"' in line
+    }
+    return result.returncode, answered
+
+
+@pytest.fixture(scope="session")
+def state_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("testbed-state")
+
+
+@pytest.fixture(scope="session")
+def cli(state_root):
+    return Cli(state_root)
+
+
+@pytest.fixture(scope="session")
+def faults_bed(cli):
+    """One head, one standby, three compute nodes, shared by the fault tests."""
+    name = "it-faults"
+    cli("--name", name, "up", "--nodes", "3", "--standby")
+    yield name
+    cli("--name", name, "down", check=False)
+    assert podman_objects(name) == [], "testbed objects left behind"

@@ -1,0 +1,154 @@
+"""A testbed comes up as designed, survives what fault tests do to it, and goes away cleanly."""
+
+import json
+import subprocess
+import time
+
+from conftest import VENV_BIN, ansible_ping, podman_objects
+
+
+def ssh(cli, name, host, command, *, timeout=30, connect_timeout=5):
+    status = cli.status(name)
+    return subprocess.run(
+        ["ssh", "-F", status["ssh_config"], "-o", f"ConnectTimeout={connect_timeout}", host, command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def reachable(cli, name, from_host, address):
+    """Whether from_host gets an answer from address; a few tries let ARP settle."""
+    return ssh(cli, name, from_host, f"ping -c 3 -i 0.5 -W 2 {address}").returncode == 0
+
+
+def host_state(cli, name, host):
+    return {h["host"]: h["state"] for h in cli.status(name)["hosts"]}[host]
+
+
+def test_every_host_answers_ansible_over_ssh(cli, faults_bed):
+    status = cli.status(faults_bed)
+    code, answered = ansible_ping(status["inventory"])
+    assert code == 0
+    assert answered == {"head", "standby", "node001", "node002", "node003"}
+
+
+def test_inventory_groups_hosts_like_an_oscar_cluster(cli, faults_bed):
+    inventory = cli.status(faults_bed)["inventory"]
+    graph = subprocess.run(
+        [str(VENV_BIN / "ansible-inventory"), "-i", inventory, "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    groups = json.loads(graph.stdout)
+    assert groups["oscar_server"]["hosts"] == ["head"]
+    assert groups["oscar_standby"]["hosts"] == ["standby"]
+    assert groups["oscar_clients"]["hosts"] == ["node001", "node002", "node003"]
+
+
+def test_each_host_has_its_own_host_key_checked_strictly(cli, faults_bed):
+    status = cli.status(faults_bed)
+    with open(status["known_hosts"], encoding="ascii") as handle:
+        keys = [line.split()[2] for line in handle if line.strip()]
+    assert len(keys) == 5
+    assert len(set(keys)) == 5
+    with open(status["ssh_config"], encoding="ascii") as handle:
+        config = handle.read()
+    assert "StrictHostKeyChecking yes" in config
+    assert ssh(cli, faults_bed, "node001", "true").returncode == 0
+
+
+def test_private_network_has_no_route_out(cli, faults_bed):
+    public_gateway = (
+        cli.status(faults_bed)["hosts"][0]["interfaces"]["public"]["ip"].rsplit(".", 1)[0] + ".254"
+    )
+    result = ssh(cli, faults_bed, "node001", f"ping -c 1 -W 2 {public_gateway}")
+    assert result.returncode != 0
+    assert ssh(cli, faults_bed, "node001", "ip -4 route show default").stdout.strip() == ""
+
+
+def test_head_reaches_the_outside_through_the_public_network(cli, faults_bed):
+    result = ssh(cli, faults_bed, "head", "ip -4 route show default")
+    assert result.stdout.startswith("default via 10.210.")
+
+
+def test_a_paused_host_times_out_and_comes_back(cli, faults_bed):
+    cli("--name", faults_bed, "pause", "node002")
+    try:
+        assert host_state(cli, faults_bed, "node002") == "paused"
+        started = time.monotonic()
+        result = ssh(cli, faults_bed, "node002", "true", connect_timeout=3)
+        assert result.returncode == 255
+        assert time.monotonic() - started < 20
+        # The others are unaffected.
+        assert ssh(cli, faults_bed, "node003", "true").returncode == 0
+    finally:
+        cli("--name", faults_bed, "unpause", "node002")
+    assert ssh(cli, faults_bed, "node002", "true").returncode == 0
+
+
+def test_a_killed_host_is_down_until_started_again(cli, faults_bed):
+    key_before = ssh(cli, faults_bed, "node001", "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout
+    cli("--name", faults_bed, "kill", "node001")
+    assert host_state(cli, faults_bed, "node001") == "exited"
+    assert ssh(cli, faults_bed, "node001", "true", connect_timeout=2).returncode == 255
+    cli("--name", faults_bed, "start", "node001")
+    assert host_state(cli, faults_bed, "node001") == "running"
+    after = ssh(
+        cli, faults_bed, "node001", "systemctl is-system-running; cat /etc/ssh/ssh_host_ed25519_key.pub"
+    )
+    assert after.stdout.splitlines()[0] == "running"
+    # Same disk, same identity: strict host key checking still passes.
+    assert after.stdout.splitlines()[1] == key_before.strip()
+
+
+def test_a_stopped_host_shuts_down_cleanly_and_starts_again(cli, faults_bed):
+    cli("--name", faults_bed, "stop", "node003")
+    assert host_state(cli, faults_bed, "node003") == "exited"
+    cli("--name", faults_bed, "start", "node003")
+    assert ssh(cli, faults_bed, "node003", "systemctl is-system-running").stdout.strip() == "running"
+
+
+def test_a_disconnected_host_is_cut_off_and_reconnects_with_its_addresses(cli, faults_bed):
+    node = cli.status(faults_bed)["hosts"][3]
+    assert node["host"] == "node002"
+    cli("--name", faults_bed, "disconnect", "node002")
+    try:
+        assert ssh(cli, faults_bed, "head", f"ping -c 1 -W 2 {node['address']}").returncode != 0
+        assert ssh(cli, faults_bed, "node002", "true", connect_timeout=2).returncode == 255
+    finally:
+        cli("--name", faults_bed, "reconnect", "node002")
+    links = json.loads(ssh(cli, faults_bed, "node002", "ip -json address show").stdout)
+    found = {
+        (a["local"], link["address"]) for link in links for a in link["addr_info"] if a["family"] == "inet"
+    }
+    assert (node["address"], node["interfaces"]["private"]["mac"]) in found
+    assert reachable(cli, faults_bed, "head", node["address"])
+
+
+def test_a_host_can_lose_one_network_and_keep_the_other(cli, faults_bed):
+    head = cli.status(faults_bed)["hosts"][0]
+    private_ip = head["interfaces"]["private"]["ip"]
+    cli("--name", faults_bed, "disconnect", "head", "--network", "private")
+    try:
+        assert ssh(cli, faults_bed, "head", "true").returncode == 0  # still on the public network
+        assert ssh(cli, faults_bed, "node001", f"ping -c 1 -W 2 {private_ip}").returncode != 0
+    finally:
+        cli("--name", faults_bed, "reconnect", "head", "--network", "private")
+    assert reachable(cli, faults_bed, "node001", private_ip)
+
+
+def test_two_testbeds_get_separate_networks_and_go_away_separately(cli, faults_bed):
+    cli("--name", "it-second", "up", "--nodes", "1")
+    try:
+        first = cli.status(faults_bed)["hosts"][0]["interfaces"]["private"]["ip"]
+        second = cli.status("it-second")["hosts"][0]["interfaces"]["private"]["ip"]
+        assert first.rsplit(".", 1)[0] != second.rsplit(".", 1)[0]
+        listed = cli("list").stdout.split()
+        assert {"it-faults", "it-second"} <= set(listed)
+    finally:
+        cli("--name", "it-second", "down")
+    assert podman_objects("it-second") == []
+    assert ssh(cli, faults_bed, "head", "true").returncode == 0
