@@ -34,8 +34,13 @@ def make_key_pair(directory, comment):
     return key
 
 
-def ssh_config_text(hosts, key, known_hosts):
-    """An ssh_config for ``ssh -F``: one entry per host, by name and by address."""
+def ssh_config_text(hosts, key, known_hosts, control_dir):
+    """An ssh_config for ``ssh -F``: one entry per host, by name and by address.
+
+    Connections are shared through master sockets in ``control_dir``, which
+    belongs to one testbed: a later testbed that reuses the same addresses
+    never reaches a master still connected to a host that is gone.
+    """
     lines = ["# Written by the oscar.cluster testbed; `ssh -F <this file> <host>`."]
     for host in hosts:
         lines += [
@@ -50,6 +55,9 @@ def ssh_config_text(hosts, key, known_hosts):
             "  BatchMode yes",
             "  ConnectTimeout 10",
             "  LogLevel ERROR",
+            "  ControlMaster auto",
+            f"  ControlPath {control_dir}/%h",
+            "  ControlPersist 60s",
             "",
         ]
     return "\n".join(lines)

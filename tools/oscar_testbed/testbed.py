@@ -109,6 +109,11 @@ class Testbed:
     def known_hosts_file(self):
         return self.path("known_hosts")
 
+    @property
+    def control_dir(self):
+        """SSH master sockets of this testbed's connections (see sshaccess)."""
+        return self.path("cp")
+
     def exists(self):
         containers, networks = self._labelled_objects()
         return os.path.exists(self.state_file) or bool(containers or networks)
@@ -180,6 +185,7 @@ class Testbed:
                 raise
         try:
             sshaccess.make_key_pair(self.directory, f"oscar-testbed-{self.name}")
+            os.makedirs(self.control_dir, mode=0o700, exist_ok=True)
             self._write_files(plan, known_hosts_lines=[])
             self._start_containers(plan, reference)
             self.wait_ready(plan.hosts, timeout=timeout)
@@ -343,7 +349,7 @@ class Testbed:
         self._write_text(self.known_hosts_file, "".join(line + "\n" for line in known_hosts_lines))
         self._write_text(
             self.ssh_config_file,
-            sshaccess.ssh_config_text(plan.hosts, self.key_file, self.known_hosts_file),
+            sshaccess.ssh_config_text(plan.hosts, self.key_file, self.known_hosts_file, self.control_dir),
         )
         self._write_text(self.inventory_file, self.inventory_text(plan))
 
@@ -381,6 +387,8 @@ class Testbed:
                     "ansible_user": "root",
                     "ansible_ssh_private_key_file": self.key_file,
                     "ansible_ssh_common_args": f"-F {self.ssh_config_file}",
+                    # Addresses repeat across testbeds; masters must not.
+                    "ansible_control_path_dir": self.control_dir,
                     "ansible_python_interpreter": "/usr/bin/python3",
                     "oscar_testbed_name": self.name,
                     "oscar_testbed_networks": {

@@ -201,6 +201,7 @@ def test_inventory_interfaces_follow_network_order(inventory_bed):
 def test_inventory_vars_point_ansible_at_the_testbed_ssh_files(inventory_bed):
     variables = inventory_bed.inventory(inventory_bed.plan())["all"]["vars"]
     assert variables["ansible_ssh_common_args"] == f"-F {inventory_bed.directory}/ssh_config"
+    assert variables["ansible_control_path_dir"] == f"{inventory_bed.directory}/cp"
     assert variables["ansible_ssh_private_key_file"] == inventory_bed.key_file
     assert variables["ansible_user"] == "root"
     assert variables["oscar_testbed_name"] == "tb"
@@ -261,7 +262,9 @@ def test_write_files_writes_known_hosts_ssh_config_and_inventory(make_testbed):
     with open(bed.known_hosts_file, encoding="ascii") as handle:
         assert handle.read() == "head,10.210.0.10 ssh-ed25519 AAAAh\n"
     with open(bed.ssh_config_file, encoding="ascii") as handle:
-        assert handle.read() == sshaccess.ssh_config_text(plan.hosts, bed.key_file, bed.known_hosts_file)
+        assert handle.read() == sshaccess.ssh_config_text(
+            plan.hosts, bed.key_file, bed.known_hosts_file, bed.control_dir
+        )
     with open(bed.inventory_file, encoding="utf-8") as handle:
         assert yaml.safe_load(handle) == bed.inventory(plan)
     for path in (bed.known_hosts_file, bed.ssh_config_file, bed.inventory_file):

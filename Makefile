@@ -1,0 +1,20 @@
+# Shortcuts for the scripts; the scripts are the contract (see README.md).
+.PHONY: setup demo test sanity lint clean
+
+setup:
+	./scripts/setup
+
+demo:
+	./scripts/demo
+
+test:
+	./scripts/test
+
+sanity: setup
+	./scripts/sanity
+
+lint: setup
+	.venv/bin/yamllint --strict . && .venv/bin/ansible-lint && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+clean:
+	rm -rf .venv build .ansible
