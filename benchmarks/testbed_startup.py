@@ -170,6 +170,14 @@ def main():
             f"{r['sessions_mib_per_host']} | {r['mem_available_drop_mib_per_host']} | "
             f"{r['ansible_ping_seconds']} |"
         )
+    lines += [
+        "",
+        "Reading the figures: the per-host memory columns are what the containers' cgroups account",
+        "(systemd, journald, dbus, logind, sshd; the second column with one SSH master connection",
+        "open per host, as during a playbook run). The MemAvailable drop is the machine's own view;",
+        "page-cache movements of a few hundred MiB make it noisy for small testbeds, and it can even",
+        "come out negative there. `testbed up` plans 96 MiB per host when it checks that a testbed fits.",
+    ]
     (RESULTS / "testbed-startup.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 

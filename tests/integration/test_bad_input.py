@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from conftest import podman_objects
+from testbed_helpers import podman_objects
 
 
 def test_unknown_host_is_named_with_the_hosts_that_exist(cli, faults_bed):

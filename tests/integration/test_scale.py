@@ -2,7 +2,7 @@
 
 import os
 
-from conftest import ansible_ping, podman_objects
+from testbed_helpers import ansible_ping, podman_objects
 
 
 def test_sixty_four_nodes_come_up_answer_ansible_and_leave_nothing_behind(cli):

@@ -4,7 +4,7 @@ import json
 import subprocess
 import time
 
-from conftest import VENV_BIN, ansible_ping, podman_objects
+from testbed_helpers import VENV_BIN, ansible_ping, podman_objects
 
 
 def ssh(cli, name, host, command, *, timeout=30, connect_timeout=5):

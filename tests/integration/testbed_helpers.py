@@ -1,0 +1,88 @@
+"""Helpers for the integration tests: run the testbed command, look at podman, ping with Ansible."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+class Cli:
+    """Runs the testbed command the way a user does, in a separate process."""
+
+    def __init__(self, state_root):
+        self.state_root = str(state_root)
+
+    def env(self, **extra):
+        env = dict(os.environ)
+        env["OSCAR_TESTBED_STATE"] = self.state_root
+        env["PYTHONPATH"] = str(ROOT / "tools")
+        env.update(extra)
+        return env
+
+    def __call__(self, *args, check=True, timeout=900, **env):
+        result = subprocess.run(
+            [sys.executable, "-m", "oscar_testbed", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env(**env),
+            check=False,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"testbed {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    def status(self, name):
+        return json.loads(self("--name", name, "status", "--json").stdout)
+
+
+def podman_objects(name):
+    """Containers and networks carrying the testbed's label."""
+    label = f"label=oscar.testbed={name}"
+    containers = subprocess.run(
+        ["podman", "ps", "--all", "--filter", label, "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    networks = subprocess.run(
+        ["podman", "network", "ls", "--filter", label, "--format", "{{.Name}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return containers + networks
+
+
+def ansible_ping(inventory, pattern="all", forks=64):
+    """Run `ansible -m ping` and return (exit code, hosts that answered pong)."""
+    result = subprocess.run(
+        [
+            str(VENV_BIN / "ansible"),
+            pattern,
+            "-i",
+            inventory,
+            "-m",
+            "ansible.builtin.ping",
+            "--forks",
+            str(forks),
+            "-o",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+        check=False,
+    )
+    answered = {
+        line.split(" | ", 1)[0]
+        for line in result.stdout.splitlines()
+        if " | SUCCESS" in line and '"ping": "pong"' in line
+    }
+    return result.returncode, answered
