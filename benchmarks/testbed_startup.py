@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Start-up time and memory per host of a testbed of 8, 32 and 64 compute nodes.
 
 For each size the benchmark brings a testbed up (one head plus N compute
