@@ -29,8 +29,8 @@ def host_state(cli, name, host):
 
 def test_every_host_answers_ansible_over_ssh(cli, faults_bed):
     status = cli.status(faults_bed)
-    code, answered = ansible_ping(status["inventory"])
-    assert code == 0
+    code, answered, problems = ansible_ping(status["inventory"])
+    assert code == 0, problems
     assert answered == {"head", "standby", "node001", "node002", "node003"}
 
 

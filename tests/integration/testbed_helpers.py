@@ -61,7 +61,7 @@ def podman_objects(name):
 
 
 def ansible_ping(inventory, pattern="all", forks=64):
-    """Run `ansible -m ping` and return (exit code, hosts that answered pong)."""
+    """Run `ansible -m ping`: (exit code, hosts that answered pong, lines about the others)."""
     result = subprocess.run(
         [
             str(VENV_BIN / "ansible"),
@@ -85,4 +85,5 @@ def ansible_ping(inventory, pattern="all", forks=64):
         for line in result.stdout.splitlines()
         if " | SUCCESS" in line and '"ping": "pong"' in line
     }
-    return result.returncode, answered
+    problems = [line for line in result.stdout.splitlines() if " | SUCCESS" not in line]
+    return result.returncode, answered, "\n".join([*problems, result.stderr])

@@ -34,12 +34,14 @@ def make_key_pair(directory, comment):
     return key
 
 
-def ssh_config_text(hosts, key, known_hosts, control_dir):
+def ssh_config_text(hosts, key, known_hosts):
     """An ssh_config for ``ssh -F``: one entry per host, by name and by address.
 
-    Connections are shared through master sockets in ``control_dir``, which
-    belongs to one testbed: a later testbed that reuses the same addresses
-    never reaches a master still connected to a host that is gone.
+    No connection sharing here: every ``ssh -F`` opens its own connection, so
+    a fault done to a host (paused, cut off) shows at once instead of hiding
+    behind a master connection that has not noticed yet.  Ansible shares
+    connections through its own per-testbed control directory (see the
+    inventory).
     """
     lines = ["# Written by the oscar.cluster testbed; `ssh -F <this file> <host>`."]
     for host in hosts:
@@ -55,9 +57,6 @@ def ssh_config_text(hosts, key, known_hosts, control_dir):
             "  BatchMode yes",
             "  ConnectTimeout 10",
             "  LogLevel ERROR",
-            "  ControlMaster auto",
-            f"  ControlPath {control_dir}/%h",
-            "  ControlPersist 60s",
             "",
         ]
     return "\n".join(lines)

@@ -111,7 +111,11 @@ class Testbed:
 
     @property
     def control_dir(self):
-        """SSH master sockets of this testbed's connections (see sshaccess)."""
+        """Ansible's SSH master sockets for this testbed.
+
+        Addresses repeat across testbeds (a slot is reused once free); a
+        master left from an earlier testbed must never serve a new one.
+        """
         return self.path("cp")
 
     def exists(self):
@@ -349,7 +353,7 @@ class Testbed:
         self._write_text(self.known_hosts_file, "".join(line + "\n" for line in known_hosts_lines))
         self._write_text(
             self.ssh_config_file,
-            sshaccess.ssh_config_text(plan.hosts, self.key_file, self.known_hosts_file, self.control_dir),
+            sshaccess.ssh_config_text(plan.hosts, self.key_file, self.known_hosts_file),
         )
         self._write_text(self.inventory_file, self.inventory_text(plan))
 
@@ -387,7 +391,6 @@ class Testbed:
                     "ansible_user": "root",
                     "ansible_ssh_private_key_file": self.key_file,
                     "ansible_ssh_common_args": f"-F {self.ssh_config_file}",
-                    # Addresses repeat across testbeds; masters must not.
                     "ansible_control_path_dir": self.control_dir,
                     "ansible_python_interpreter": "/usr/bin/python3",
                     "oscar_testbed_name": self.name,

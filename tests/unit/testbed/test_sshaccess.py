@@ -12,7 +12,6 @@ from oscar_testbed import commands, layout, sshaccess
 
 KEY = "/state/tb/id_ed25519"
 KNOWN_HOSTS = "/state/tb/known_hosts"
-CONTROL_DIR = "/state/tb/cp"
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ def config_blocks(text):
 
 
 def test_ssh_config_has_one_host_block_per_host_by_name_and_address(plan):
-    blocks = config_blocks(sshaccess.ssh_config_text(plan.hosts, KEY, KNOWN_HOSTS, CONTROL_DIR))
+    blocks = config_blocks(sshaccess.ssh_config_text(plan.hosts, KEY, KNOWN_HOSTS))
     assert list(blocks) == [
         "Host head 10.210.0.10",
         "Host standby 10.210.0.11",
@@ -44,7 +43,7 @@ def test_ssh_config_has_one_host_block_per_host_by_name_and_address(plan):
 
 
 def test_every_host_block_checks_host_keys_strictly_with_the_testbed_key(plan):
-    blocks = config_blocks(sshaccess.ssh_config_text(plan.hosts, KEY, KNOWN_HOSTS, CONTROL_DIR))
+    blocks = config_blocks(sshaccess.ssh_config_text(plan.hosts, KEY, KNOWN_HOSTS))
     for host in plan.hosts:
         options = blocks[f"Host {host.name} {host.management_ip}"]
         assert f"HostName {host.management_ip}" in options
@@ -57,15 +56,14 @@ def test_every_host_block_checks_host_keys_strictly_with_the_testbed_key(plan):
         assert "BatchMode yes" in options
 
 
-def test_connections_are_shared_through_the_testbeds_own_control_directory(plan):
-    blocks = config_blocks(sshaccess.ssh_config_text(plan.hosts, KEY, KNOWN_HOSTS, CONTROL_DIR))
-    for options in blocks.values():
-        assert "ControlMaster auto" in options
-        assert f"ControlPath {CONTROL_DIR}/%h" in options
+def test_every_ssh_opens_its_own_connection_so_faults_show_at_once(plan):
+    text = sshaccess.ssh_config_text(plan.hosts, KEY, KNOWN_HOSTS)
+    assert "ControlMaster" not in text
+    assert "ControlPath" not in text
 
 
 def test_ssh_config_for_no_hosts_is_only_the_header():
-    text = sshaccess.ssh_config_text([], KEY, KNOWN_HOSTS, CONTROL_DIR)
+    text = sshaccess.ssh_config_text([], KEY, KNOWN_HOSTS)
     assert text.startswith("#")
     assert "Host " not in text
 

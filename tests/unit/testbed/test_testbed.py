@@ -262,9 +262,7 @@ def test_write_files_writes_known_hosts_ssh_config_and_inventory(make_testbed):
     with open(bed.known_hosts_file, encoding="ascii") as handle:
         assert handle.read() == "head,10.210.0.10 ssh-ed25519 AAAAh\n"
     with open(bed.ssh_config_file, encoding="ascii") as handle:
-        assert handle.read() == sshaccess.ssh_config_text(
-            plan.hosts, bed.key_file, bed.known_hosts_file, bed.control_dir
-        )
+        assert handle.read() == sshaccess.ssh_config_text(plan.hosts, bed.key_file, bed.known_hosts_file)
     with open(bed.inventory_file, encoding="utf-8") as handle:
         assert yaml.safe_load(handle) == bed.inventory(plan)
     for path in (bed.known_hosts_file, bed.ssh_config_file, bed.inventory_file):
