@@ -20,7 +20,7 @@ def ssh(cli, name, host, command, *, timeout=30, connect_timeout=5):
 
 def reachable(cli, name, from_host, address):
     """Whether from_host gets an answer from address; a few tries let ARP settle."""
-    return ssh(cli, name, from_host, f"ping -c 3 -i 0.5 -W 2 {address}").returncode == 0
+    return ssh(cli, name, from_host, f"ping -n -c 3 -i 0.5 -W 2 {address}").returncode == 0
 
 
 def host_state(cli, name, host):
@@ -64,7 +64,7 @@ def test_private_network_has_no_route_out(cli, faults_bed):
     public_gateway = (
         cli.status(faults_bed)["hosts"][0]["interfaces"]["public"]["ip"].rsplit(".", 1)[0] + ".254"
     )
-    result = ssh(cli, faults_bed, "node001", f"ping -c 1 -W 2 {public_gateway}")
+    result = ssh(cli, faults_bed, "node001", f"ping -n -c 1 -W 2 {public_gateway}")
     assert result.returncode != 0
     assert ssh(cli, faults_bed, "node001", "ip -4 route show default").stdout.strip() == ""
 
@@ -116,7 +116,7 @@ def test_a_disconnected_host_is_cut_off_and_reconnects_with_its_addresses(cli, f
     assert node["host"] == "node002"
     cli("--name", faults_bed, "disconnect", "node002")
     try:
-        assert ssh(cli, faults_bed, "head", f"ping -c 1 -W 2 {node['address']}").returncode != 0
+        assert ssh(cli, faults_bed, "head", f"ping -n -c 1 -W 2 {node['address']}").returncode != 0
         assert ssh(cli, faults_bed, "node002", "true", connect_timeout=2).returncode == 255
     finally:
         cli("--name", faults_bed, "reconnect", "node002")
@@ -134,7 +134,7 @@ def test_a_host_can_lose_one_network_and_keep_the_other(cli, faults_bed):
     cli("--name", faults_bed, "disconnect", "head", "--network", "private")
     try:
         assert ssh(cli, faults_bed, "head", "true").returncode == 0  # still on the public network
-        assert ssh(cli, faults_bed, "node001", f"ping -c 1 -W 2 {private_ip}").returncode != 0
+        assert ssh(cli, faults_bed, "node001", f"ping -n -c 1 -W 2 {private_ip}").returncode != 0
     finally:
         cli("--name", faults_bed, "reconnect", "head", "--network", "private")
     assert reachable(cli, faults_bed, "node001", private_ip)

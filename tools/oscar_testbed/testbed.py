@@ -282,6 +282,11 @@ class Testbed:
             "--volume",
             f"{self.path('keys')}:{image.TESTBED_KEY_DIR}:ro",
         ]
+        if host_plan.role == layout.COMPUTE and not plan.route_out:
+            # As a head's DHCP would: the cluster's resolver is the head.  Until
+            # a role serves DNS there, lookups fail at once instead of waiting
+            # for a resolver the private network cannot reach.
+            args += ["--dns", plan.host(layout.HEAD).interface("private").ip]
         if host_plan.role in (layout.HEAD, layout.STANDBY):
             # Firewall, VRRP and DHCP on the head nodes need these.
             args += ["--cap-add", "NET_ADMIN", "--cap-add", "NET_BROADCAST"]

@@ -74,4 +74,4 @@ def test_routes_match_the_cluster_design(host, planned, plan):
 
 def test_head_is_reachable_on_the_private_network(host, plan):
     head_private = plan.host("head").interface("private").ip
-    assert host.run(f"ping -c 1 -W 2 {head_private}").rc == 0
+    assert host.run(f"ping -n -c 1 -W 2 {head_private}").rc == 0

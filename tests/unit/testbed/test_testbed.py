@@ -336,6 +336,17 @@ def test_run_args_give_compute_nodes_no_admin_capabilities(make_testbed, fixed_u
     assert "oscar.testbed.role=compute" in args
 
 
+def test_compute_nodes_resolve_names_through_the_head_unless_routed_out(make_testbed, fixed_ulimits):
+    plan = make_testbed(compute_nodes=1).plan()
+    args = make_testbed(compute_nodes=1)._run_args(plan, plan.host("node001"), "img")
+    assert args[args.index("--dns") + 1] == "10.211.0.1"
+    head_args = make_testbed(compute_nodes=1)._run_args(plan, plan.host("head"), "img")
+    assert "--dns" not in head_args
+    routed = make_testbed(compute_nodes=1, route_out=True)
+    routed_plan = routed.plan()
+    assert "--dns" not in routed._run_args(routed_plan, routed_plan.host("node001"), "img")
+
+
 @pytest.mark.parametrize(
     ("verb", "expected"),
     [

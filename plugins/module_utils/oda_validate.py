@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright: oscar.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Checks and normal forms for what ODA stores: MACs, addresses, names."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
+
+_MAC_SEPARATED = re.compile(r"^([0-9A-Fa-f]{2})([:-])([0-9A-Fa-f]{2})(?:\2[0-9A-Fa-f]{2}){4}$")
+_MAC_DOTTED = re.compile(r"^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$")
+_MAC_BARE = re.compile(r"^[0-9A-Fa-f]{12}$")
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_OBJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def mac_address(value):
+    """A MAC in its normal form, aa:bb:cc:dd:ee:ff, or OdaValidationError naming it."""
+    text = str(value or "").strip()
+    if _MAC_SEPARATED.match(text):
+        digits = re.sub(r"[:-]", "", text)
+    elif _MAC_DOTTED.match(text):
+        digits = text.replace(".", "")
+    elif _MAC_BARE.match(text):
+        digits = text
+    else:
+        raise OdaValidationError(
+            "invalid MAC address '%s': expected six hex pairs such as 52:54:00:12:34:56" % text
+        )
+    digits = digits.lower()
+    if digits == "0" * 12:
+        raise OdaValidationError("invalid MAC address '%s': all zeros" % text)
+    if int(digits[0:2], 16) & 1:
+        raise OdaValidationError("invalid MAC address '%s': a multicast address cannot name a NIC" % text)
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def ip_address(value):
+    """An IPv4 or IPv6 address as text, or OdaValidationError naming it."""
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        raise OdaValidationError("invalid IP address '%s'" % value) from None
+
+
+def network(value):
+    """A network in CIDR form (host bits must be zero), or OdaValidationError."""
+    try:
+        return str(ipaddress.ip_network(str(value).strip(), strict=True))
+    except ValueError as error:
+        raise OdaValidationError("invalid network '%s': %s" % (value, error)) from None
+
+
+def address_in_network(address, cidr, what="address"):
+    """Refuse an address outside its network, or one that is its network or broadcast address."""
+    ip = ipaddress.ip_address(address)
+    net = ipaddress.ip_network(cidr)
+    if ip not in net:
+        raise OdaValidationError("%s %s is outside network %s" % (what, address, cidr))
+    if net.num_addresses > 2 and ip in (net.network_address, net.broadcast_address):
+        raise OdaValidationError("%s %s is the network or broadcast address of %s" % (what, address, cidr))
+    return address
+
+
+def hostname(value):
+    """A host name (RFC 1123, letters, digits and '-'), lower-cased, or OdaValidationError."""
+    text = str(value or "").strip()
+    labels = text.split(".")
+    if not text or len(text) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise OdaValidationError(
+            "invalid host name '%s': use letters, digits and '-' in labels of at most 63 characters" % text
+        )
+    return text.lower()
+
+
+def object_name(value, kind):
+    """A name for a group, image, package or cluster, or OdaValidationError."""
+    text = str(value or "").strip()
+    if not _OBJECT_NAME.match(text):
+        raise OdaValidationError(
+            "invalid %s name '%s': start with a letter or digit; then letters, digits, '_', '.', ':' or '-'"
+            % (kind, text)
+        )
+    return text
