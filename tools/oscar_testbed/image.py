@@ -239,22 +239,25 @@ def _empty_directory(path):
             os.unlink(entry.path)
 
 
-def remove_stale_images(keep):
-    """Remove images of older recipes that no container uses any more."""
+def cached_images():
+    """References of every node image podman holds, whatever its recipe."""
     listing = commands.podman(
         "images", "--filter", f"reference={IMAGE_REPOSITORY}", "--format", "{{.Repository}}:{{.Tag}}"
     )
-    for reference in listing.stdout.split():
+    return listing.stdout.split()
+
+
+def remove_stale_images(keep):
+    """Remove images of older recipes that no container uses any more."""
+    for reference in cached_images():
         if reference != keep:
             commands.podman("rmi", reference, check=False)
 
 
 def remove_all_images():
-    listing = commands.podman(
-        "images", "--filter", f"reference={IMAGE_REPOSITORY}", "--format", "{{.Repository}}:{{.Tag}}"
-    )
-    removed = []
-    for reference in listing.stdout.split():
-        if commands.podman("rmi", reference, check=False).returncode == 0:
-            removed.append(reference)
-    return removed
+    """Remove every cached node image not in use; return the ones removed."""
+    return [
+        reference
+        for reference in cached_images()
+        if commands.podman("rmi", reference, check=False).returncode == 0
+    ]

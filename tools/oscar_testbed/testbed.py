@@ -138,9 +138,10 @@ class Testbed:
         )
 
     def host(self, name):
-        found = self.plan().host(name)
+        plan = self.plan()
+        found = plan.host(name)
         if found is None:
-            known = ", ".join(h.name for h in self.plan().hosts)
+            known = ", ".join(h.name for h in plan.hosts)
             raise UnknownHostError(f"testbed '{self.name}' has no host '{name}' (hosts: {known})")
         return found
 
@@ -168,15 +169,14 @@ class Testbed:
         plan = layout.make_plan(self.name, 0, compute_nodes, standby=standby, route_out=route_out)
         host.check_memory(len(plan.hosts))
         host.ensure_programs(log=self.log)
-        if self.exists():
-            raise TestbedExistsError(
-                f"testbed '{self.name}' already exists; `testbed down --name {self.name}` first"
-            )
+        self._refuse_existing()
         if len(plan.hosts) > INOTIFY_THRESHOLD:
             host.ensure_inotify_instances(log=self.log)
         reference = image.ensure_image(self.state_root, log=self.log, rebuild=rebuild_image)
 
         with self._global_lock():
+            # Again under the lock: another `up` of the same name may have won.
+            self._refuse_existing()
             slot = self._free_slot()
             plan = layout.make_plan(self.name, slot, compute_nodes, standby=standby, route_out=route_out)
             os.makedirs(self.directory, mode=0o700)
@@ -203,6 +203,12 @@ class Testbed:
             f"inventory {self.inventory_file}"
         )
         return plan
+
+    def _refuse_existing(self):
+        if self.exists():
+            raise TestbedExistsError(
+                f"testbed '{self.name}' already exists; `testbed down --name {self.name}` first"
+            )
 
     def _free_slot(self):
         """The lowest slot whose subnets no podman network or host route uses."""
