@@ -67,6 +67,10 @@ def test_private_network_has_no_route_out(cli, faults_bed):
     result = ssh(cli, faults_bed, "node001", f"ping -n -c 1 -W 2 {public_gateway}")
     assert result.returncode != 0
     assert ssh(cli, faults_bed, "node001", "ip -4 route show default").stdout.strip() == ""
+    # The cluster's resolver is the head, as a head's DHCP would say.
+    head_private = cli.status(faults_bed)["hosts"][0]["interfaces"]["private"]["ip"]
+    resolvers = ssh(cli, faults_bed, "node001", "grep ^nameserver /etc/resolv.conf").stdout
+    assert resolvers.split() == ["nameserver", head_private]
 
 
 def test_head_reaches_the_outside_through_the_public_network(cli, faults_bed):
@@ -152,3 +156,21 @@ def test_two_testbeds_get_separate_networks_and_go_away_separately(cli, faults_b
         cli("--name", "it-second", "down")
     assert podman_objects("it-second") == []
     assert ssh(cli, faults_bed, "head", "true").returncode == 0
+
+
+def test_a_routed_testbed_gives_compute_nodes_a_way_out(cli):
+    """--route-out is for roles tested without a head: nodes get a default route and the host's DNS."""
+    cli("--name", "it-routed", "up", "--nodes", "1", "--route-out")
+    try:
+        status = cli.status("it-routed")
+        node = next(h for h in status["hosts"] if h["host"] == "node001")
+        private_gateway = node["address"].rsplit(".", 1)[0] + ".254"
+        routes = ssh(cli, "it-routed", "node001", "ip -4 route show default").stdout
+        assert routes.startswith(f"default via {private_gateway}")
+        resolvers = ssh(cli, "it-routed", "node001", "grep ^nameserver /etc/resolv.conf").stdout
+        head_private = status["hosts"][0]["interfaces"]["private"]["ip"]
+        assert resolvers.strip()
+        assert head_private not in resolvers
+    finally:
+        cli("--name", "it-routed", "down")
+    assert podman_objects("it-routed") == []
