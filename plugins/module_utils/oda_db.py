@@ -1,0 +1,466 @@
+# -*- coding: utf-8 -*-
+# Copyright: oscar.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Connections and transactions of ODA, the cluster database.
+
+One ``Database`` wraps one DB-API connection to SQLite (the default, in the
+standard library), MariaDB/MySQL (PyMySQL) or PostgreSQL (psycopg 3).  SQL is
+written once with ``?`` placeholders and values are always passed as
+parameters; the class rewrites the placeholders for the drivers that want
+``%s``.
+
+URLs
+    sqlite:/var/lib/oscar/oda.db          absolute path
+    sqlite:///var/lib/oscar/oda.db        absolute path (empty authority)
+    sqlite:oda.db                         path relative to the working directory
+    mysql://oscar@head:3306/oscar         also mariadb://; port defaults to 3306
+    postgresql://oscar@head:5432/oscar    port defaults to 5432
+
+A password may be given in the URL (``mysql://oscar:secret@head/oscar``) or,
+better, as the ``password`` argument, which wins.  Messages only ever show a
+URL with its password replaced by ``***``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import importlib
+import sqlite3
+import time
+
+from urllib.parse import quote, unquote, urlsplit
+
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
+    OdaConflictError,
+    OdaUnavailableError,
+    OdaValidationError,
+)
+
+# Seconds a connection waits: for a server to answer, or for another writer of
+# the same SQLite file to finish its transaction.
+DEFAULT_TIMEOUT = 30
+
+# URL scheme -> dialect.
+SCHEMES = {
+    "sqlite": "sqlite",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+}
+DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}
+
+# How each dialect opens a transaction that will write.  SQLite's IMMEDIATE
+# takes the write lock at once: two writers then queue on the busy timeout
+# instead of both reading first and one failing with "database is locked"
+# when it tries to upgrade its lock.
+_BEGIN_WRITE = {"sqlite": "BEGIN IMMEDIATE", "mysql": "START TRANSACTION", "postgresql": "BEGIN"}
+_BEGIN_READ = {"sqlite": "BEGIN", "mysql": "START TRANSACTION", "postgresql": "BEGIN"}
+
+# sqlite3.OperationalError covers both "cannot reach the data" and "bad SQL";
+# only the first kind is the database being unavailable, the rest are bugs.
+_SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "unable to open",
+    "disk i/o error",
+    "readonly database",
+    "database or disk is full",
+    "file is not a database",
+    "database disk image is malformed",
+)
+
+
+def mask_url(url):
+    """The URL with the password, if any, replaced by ***: the only form a message may show."""
+    text = str(url)
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        return text
+    # The last '@' ends the user part even when an unencoded password holds
+    # '/' or '@': better to mask too much than to show a secret.
+    userinfo, at, after = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return text
+    user = userinfo.split(":", 1)[0]
+    return "%s://%s:***@%s" % (scheme, user, after)
+
+
+def _scheme_of(url):
+    """The lower-cased scheme of a URL, or '' when it has none."""
+    scheme, separator, _rest = url.partition(":")
+    return scheme.lower() if separator else ""
+
+
+def _parse_sqlite(url):
+    """{'path': ...} for the three SQLite forms."""
+    rest = url.split(":", 1)[1]
+    if rest.startswith("//"):
+        authority, _slash, _path = rest[2:].partition("/")
+        if authority:
+            raise OdaValidationError(
+                "invalid database URL '%s': an SQLite URL names a file, not a host '%s'; "
+                "use sqlite:/absolute/path.db or sqlite:relative.db" % (mask_url(url), authority)
+            )
+        rest = rest[2:]
+    if "?" in rest or "#" in rest:
+        raise OdaValidationError(
+            "invalid database URL '%s': query strings and fragments are not supported" % mask_url(url)
+        )
+    if not rest.strip():
+        raise OdaValidationError("invalid database URL '%s': no file name" % mask_url(url))
+    return {"path": unquote(rest)}
+
+
+def _parse_server(url, dialect):
+    """{'host', 'port', 'user', 'password', 'database'} for a MySQL or PostgreSQL URL."""
+    shown = mask_url(url)
+    parts = urlsplit(url)
+    if parts.query or parts.fragment:
+        raise OdaValidationError(
+            "invalid database URL '%s': query strings and fragments are not supported" % shown
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise OdaValidationError("invalid database URL '%s': the port is not a number" % shown) from None
+    if not parts.hostname:
+        raise OdaValidationError("invalid database URL '%s': no host" % shown)
+    database = unquote(parts.path.lstrip("/"))
+    if not database or "/" in database:
+        raise OdaValidationError(
+            "invalid database URL '%s': expected one database name after the host" % shown
+        )
+    return {
+        "host": parts.hostname,
+        "port": port or DEFAULT_PORTS[dialect],
+        "user": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password is not None else None,
+        "database": database,
+    }
+
+
+def parse_url(url):
+    """(dialect, params) of a database URL; see the module docstring for the forms.
+
+    dialect is "sqlite", "mysql" or "postgresql".  SQLite params hold ``path``;
+    server params hold ``host``, ``port``, ``user``, ``password`` and ``database``.
+    """
+    text = str(url or "").strip()
+    scheme = _scheme_of(text)
+    if scheme not in SCHEMES:
+        problem = "unknown scheme '%s'" % scheme if scheme else "no scheme (such as sqlite:)"
+        raise OdaValidationError(
+            "unsupported database URL '%s': %s; supported: %s"
+            % (mask_url(text), problem, ", ".join(sorted(SCHEMES)))
+        )
+    dialect = SCHEMES[scheme]
+    if dialect == "sqlite":
+        return dialect, _parse_sqlite(text)
+    return dialect, _parse_server(text, dialect)
+
+
+def to_format_placeholders(sql):
+    """Rewrite ``?`` placeholders as ``%s`` and double every literal ``%``.
+
+    PyMySQL and psycopg apply %-formatting to the whole statement, quoted
+    parts included, so every ``%`` is doubled; a ``?`` inside quotes is text
+    and stays.
+    """
+    out = []
+    quote_char = None
+    for char in sql:
+        if char == "%":
+            out.append("%%")
+        elif quote_char:
+            out.append(char)
+            if char == quote_char:
+                quote_char = None
+        elif char in "'\"`":
+            quote_char = char
+            out.append(char)
+        elif char == "?":
+            out.append("%s")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _rows_as_dicts(cursor):
+    """Every remaining row of a cursor as a dict keyed by column name."""
+    if cursor.description is None:
+        return []
+    names = [column[0] for column in cursor.description]
+    # zip(strict=) needs Python 3.10; a row always has one value per column.
+    return [dict(zip(names, row)) for row in cursor.fetchall()]  # noqa: B905
+
+
+class Database:
+    """One connection to ODA's database, with transactions that are all or nothing.
+
+    Use ``Database.connect(url)``; the constructor takes an open DB-API
+    connection already set to autocommit, so that ``transaction()`` alone
+    decides where a transaction begins and ends.
+    """
+
+    def __init__(self, connection, dialect, driver, shown_url):
+        self._connection = connection
+        self._dialect = dialect
+        self._driver = driver
+        self._shown_url = shown_url
+        self._depth = 0
+
+    @classmethod
+    def connect(cls, url, password=None, timeout=DEFAULT_TIMEOUT):
+        """Open the database a URL names; OdaUnavailableError when it cannot be reached."""
+        dialect, params = parse_url(url)
+        shown = mask_url(str(url).strip())
+        if password is not None:
+            params["password"] = password
+        if dialect == "sqlite":
+            return cls(_connect_sqlite(params["path"], timeout), dialect, sqlite3, shown)
+        if dialect == "mysql":
+            driver = _import_driver("pymysql", "mysql")
+            return cls(_connect_mysql(driver, params, timeout), dialect, driver, shown)
+        driver = _import_driver("psycopg", "postgresql")
+        return cls(_connect_postgresql(driver, params, timeout), dialect, driver, shown)
+
+    @property
+    def dialect(self):
+        """The SQL flavour of this database: "sqlite", "mysql" or "postgresql"."""
+        return self._dialect
+
+    @property
+    def url(self):
+        """The URL this database was opened with, password masked."""
+        return self._shown_url
+
+    @property
+    def in_transaction(self):
+        """True inside a ``transaction()`` block."""
+        return self._depth > 0
+
+    def close(self):
+        """Close the connection; an open transaction is rolled back by the server."""
+        self._connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self, write=True, dry_run=False):
+        """Run a block as one transaction: commit when it ends, roll back on any exception.
+
+        A nested ``transaction()`` becomes a savepoint, so an inner block that
+        fails is undone on its own while the outer block may go on.  A nested
+        read-only block simply joins the transaction around it.
+        ``dry_run=True`` rolls back even on success: check mode computes
+        everything for real and keeps nothing.
+        """
+        if self._depth and not write and not dry_run:
+            yield self
+            return
+        if self._depth:
+            savepoint = "oda_savepoint_%d" % self._depth
+            begin = "SAVEPOINT " + savepoint
+            commit = ["RELEASE SAVEPOINT " + savepoint]
+            # ROLLBACK TO keeps the savepoint open; release it as well.
+            rollback = ["ROLLBACK TO SAVEPOINT " + savepoint, "RELEASE SAVEPOINT " + savepoint]
+        else:
+            begin = (_BEGIN_WRITE if write else _BEGIN_READ)[self._dialect]
+            commit, rollback = ["COMMIT"], ["ROLLBACK"]
+        self._run(begin)
+        self._depth += 1
+        try:
+            yield self
+        except BaseException:
+            self._depth -= 1
+            self._undo(rollback)
+            raise
+        self._depth -= 1
+        if dry_run:
+            self._undo(rollback)
+            return
+        try:
+            for statement in commit:
+                self._run(statement)
+        except BaseException:
+            # A COMMIT that fails (a full disk, a lost server) may leave the
+            # transaction open; end it so the connection stays usable.
+            self._undo(rollback)
+            raise
+
+    def _undo(self, statements):
+        """Roll back; a failing rollback must not hide the error that caused it."""
+        try:
+            for statement in statements:
+                self._run(statement)
+        except Exception:
+            pass  # the original error is the one worth reporting
+
+    def execute(self, sql, params=()):
+        """Run one statement with ``?`` placeholders; return the number of rows it touched."""
+        cursor = self._run(sql, params)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def query(self, sql, params=()):
+        """Rows of a query as a list of dicts keyed by column name."""
+        cursor = self._run(sql, params)
+        try:
+            return _rows_as_dicts(cursor)
+        finally:
+            cursor.close()
+
+    def query_one(self, sql, params=()):
+        """The first row of a query as a dict, or None when there is none."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def table_exists(self, name):
+        """True when a table of this name exists in the database (or schema) in use."""
+        if self._dialect == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
+        elif self._dialect == "mysql":
+            sql = (
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = DATABASE() AND table_name = ?"
+            )
+        else:
+            sql = (
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_name = ?"
+            )
+        return self.query_one(sql, (name,)) is not None
+
+    def _run(self, sql, params=()):
+        """Execute on a fresh cursor, turning driver errors into ODA's typed errors."""
+        params = tuple(params)
+        arguments = (sql, params)
+        if self._dialect != "sqlite":
+            # PyMySQL and psycopg only %-format a statement given parameters;
+            # without them the text must go through unchanged.
+            arguments = (to_format_placeholders(sql), params) if params else (sql,)
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(*arguments)
+        except self._driver.Error as error:
+            cursor.close()
+            raise self._translate(error) from None
+        return cursor
+
+    def _translate(self, error):
+        """The ODA error for a driver error; programming errors come back unchanged."""
+        reason = str(error).strip() or error.__class__.__name__
+        if isinstance(error, self._driver.IntegrityError):
+            return OdaConflictError("conflicting write to %s: %s" % (self._shown_url, reason))
+        if self._dialect == "sqlite":
+            if any(marker in reason.lower() for marker in _SQLITE_UNAVAILABLE):
+                return OdaUnavailableError("database %s is unavailable: %s" % (self._shown_url, reason))
+            return error
+        if isinstance(error, (self._driver.OperationalError, self._driver.InterfaceError)):
+            return OdaUnavailableError("database %s is unavailable: %s" % (self._shown_url, reason))
+        return error
+
+
+def _import_driver(module_name, dialect):
+    """The DB-API module for a server dialect, imported only when that dialect is used."""
+    try:
+        driver = importlib.import_module(module_name)
+    except ImportError:
+        raise OdaUnavailableError(
+            "the %s backend needs the Python package %s" % (dialect, module_name)
+        ) from None
+    return driver
+
+
+def _connect_sqlite(path, timeout):
+    """An SQLite connection with foreign keys, WAL and a busy timeout; Unavailable if it cannot open."""
+    try:
+        # isolation_level=None: no implicit transactions; Database.transaction()
+        # issues BEGIN IMMEDIATE / COMMIT / ROLLBACK itself.  timeout is SQLite's
+        # busy timeout: how long a writer waits for another one to finish.
+        connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    except sqlite3.Error as error:
+        raise OdaUnavailableError("cannot open SQLite database %s: %s" % (path, error)) from None
+    try:
+        # Foreign keys are off by default in SQLite, per connection.
+        connection.execute("PRAGMA foreign_keys = ON")
+        _enable_wal(connection, timeout)
+        # Touch the file's header so "not a database" shows here, not later.
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    except sqlite3.Error as error:
+        connection.close()
+        raise OdaUnavailableError("cannot open SQLite database %s: %s" % (path, error)) from None
+    return connection
+
+
+def _enable_wal(connection, timeout):
+    """Switch the file to WAL, so readers go on while one writer writes.
+
+    The mode is stored in the file, so only the first connection ever changes
+    it.  That switch needs the file to itself and SQLite answers "locked" at
+    once instead of calling the busy handler, which happens when several
+    processes create a new database together: retry until the busy timeout.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL").fetchall()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _server_unavailable(dialect, params, error):
+    """OdaUnavailableError for a failed server connection: host:port and the reason, no password."""
+    reason = str(error).strip() or error.__class__.__name__
+    password = params.get("password")
+    if password:
+        reason = reason.replace(password, "***").replace(quote(password, safe=""), "***")
+    return OdaUnavailableError(
+        "cannot connect to %s database '%s' at %s:%s: %s"
+        % (dialect, params["database"], params["host"], params["port"], reason)
+    )
+
+
+def _connect_mysql(driver, params, timeout):
+    """A PyMySQL connection in autocommit mode (transactions are explicit)."""
+    try:
+        return driver.connect(
+            host=params["host"],
+            port=params["port"],
+            user=params["user"],
+            password=params["password"] or "",
+            database=params["database"],
+            connect_timeout=timeout,
+            charset="utf8mb4",
+            autocommit=True,
+        )
+    except driver.Error as error:
+        raise _server_unavailable("mysql", params, error) from None
+
+
+def _connect_postgresql(driver, params, timeout):
+    """A psycopg 3 connection in autocommit mode (transactions are explicit)."""
+    try:
+        return driver.connect(
+            host=params["host"],
+            port=params["port"],
+            user=params["user"],
+            password=params["password"],
+            dbname=params["database"],
+            connect_timeout=int(timeout),
+            autocommit=True,
+        )
+    except driver.Error as error:
+        raise _server_unavailable("postgresql", params, error) from None

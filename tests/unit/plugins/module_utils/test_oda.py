@@ -1,0 +1,795 @@
+"""ODA's API on real SQLite files: idempotent writes, check mode, refusals that name the value."""
+
+import ipaddress
+import multiprocessing
+import sqlite3
+
+import pytest
+from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
+    OdaConflictError,
+    OdaNotFoundError,
+    OdaValidationError,
+)
+
+HEAD_MAC = "02:00:0a:00:00:01"
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "oda.db"
+
+
+@pytest.fixture
+def oda(path):
+    database = Oda.open("sqlite:%s" % path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def cluster(oda):
+    """A head node on network 'cluster' and an image: what define_clients starts from."""
+    oda.ensure_network("cluster", "10.0.0.0/24", gateway="10.0.0.1", domain="cluster.lan")
+    oda.ensure_image("rocky9", distro="rocky-9", arch="x86_64", path="/var/lib/oscar/images/rocky9")
+    oda.ensure_node("head", groups=["oscar_server"], nics=[nic("eth1", HEAD_MAC, "10.0.0.1")])
+    return oda
+
+
+def nic(name, mac=None, ip=None, network="cluster"):
+    return {"name": name, "mac": mac, "ip": ip, "network": network}
+
+
+def dump(path):
+    """Every row of the database file, as SQL text: equal dumps mean nothing was written."""
+    connection = sqlite3.connect(str(path))
+    try:
+        return list(connection.iterdump())
+    finally:
+        connection.close()
+
+
+def refused(path, error, text, call):
+    """call() raises error with text in its message, and the database is unchanged."""
+    before = dump(path)
+    with pytest.raises(error) as raised:
+        call()
+    assert text in str(raised.value)
+    assert dump(path) == before
+    return raised.value
+
+
+# --- opening -------------------------------------------------------------------
+
+
+def test_open_creates_the_schema_and_the_defaults_and_reopens_unchanged(path):
+    first = Oda.open("sqlite:%s" % path)
+    assert [group["name"] for group in first.list_groups()] == ["oscar_clients", "oscar_server"]
+    assert first.list_clusters() == [{"name": "oscar", "description": "the default cluster"}]
+    first.close()
+    before = dump(path)
+    Oda.open("sqlite:///%s" % str(path).lstrip("/")).close()
+    assert dump(path) == before
+
+
+# --- clusters and networks ---------------------------------------------------
+
+
+def test_clusters_are_ensured_idempotently(oda):
+    assert oda.ensure_cluster("lab", description="the lab")[0] is True
+    assert oda.ensure_cluster("lab", description="the lab") == (
+        False,
+        {"name": "lab", "description": "the lab"},
+        {"name": "lab", "description": "the lab"},
+    )
+    assert [c["name"] for c in oda.list_clusters()] == ["lab", "oscar"]
+
+
+def test_a_network_is_created_then_left_alone(oda):
+    dhcp = {"dhcp_start": "10.0.0.100", "dhcp_end": "10.0.0.200"}
+    changed, before, after = oda.ensure_network(
+        "cluster", "10.0.0.0/24", gateway="10.0.0.1", domain="Cluster.LAN", mtu=9000, **dhcp
+    )
+    assert changed is True
+    assert before is None
+    assert after == {
+        "name": "cluster",
+        "cidr": "10.0.0.0/24",
+        "gateway": "10.0.0.1",
+        "domain": "cluster.lan",
+        "dhcp_start": "10.0.0.100",
+        "dhcp_end": "10.0.0.200",
+        "mtu": 9000,
+        "cluster": "oscar",
+    }
+    assert oda.get_network("cluster") == after
+    # Same values, or values left out: no change.
+    assert oda.ensure_network("cluster", "10.0.0.0/24", gateway="10.0.0.1", mtu=9000) == (False, after, after)
+
+
+def test_a_network_update_reports_before_and_after(oda):
+    oda.ensure_network("cluster", "10.0.0.0/24", gateway="10.0.0.1")
+    changed, before, after = oda.ensure_network("cluster", "10.0.0.0/23", mtu=1500)
+    assert changed is True
+    assert (before["cidr"], before["mtu"]) == ("10.0.0.0/24", None)
+    assert (after["cidr"], after["mtu"], after["gateway"]) == ("10.0.0.0/23", 1500, "10.0.0.1")
+
+
+def test_networks_are_listed_in_natural_order(oda):
+    for name, cidr in [("net10", "10.10.0.0/16"), ("net2", "10.2.0.0/16"), ("ib", "192.168.0.0/24")]:
+        oda.ensure_network(name, cidr)
+    assert [n["name"] for n in oda.list_networks()] == ["ib", "net2", "net10"]
+    assert oda.get_network("nothing") is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "text"),
+    [
+        ({"cidr": "10.0.0.1/24"}, OdaValidationError, "invalid network '10.0.0.1/24'"),
+        ({"cidr": "10.0.0.0/24", "gateway": "10.0.1.1"}, OdaValidationError, "gateway 10.0.1.1 is outside"),
+        ({"cidr": "10.0.0.0/24", "gateway": "10.0.0.255"}, OdaValidationError, "broadcast"),
+        ({"cidr": "10.0.0.0/24", "gateway": "fd00::1"}, OdaValidationError, "gateway fd00::1 is outside"),
+        ({"cidr": "10.0.0.0/24", "gateway": "10.0.0.300"}, OdaValidationError, "'10.0.0.300'"),
+        (
+            {"cidr": "10.0.0.0/24", "dhcp_start": "10.0.0.200", "dhcp_end": "10.0.0.100"},
+            OdaValidationError,
+            "DHCP range 10.0.0.200 - 10.0.0.100 goes backwards",
+        ),
+        ({"cidr": "10.0.0.0/24", "dhcp_start": "10.0.0.100"}, OdaValidationError, "give both dhcp_start"),
+        (
+            {"cidr": "10.0.0.0/24", "dhcp_start": "10.0.0.100", "dhcp_end": "10.0.9.1"},
+            OdaValidationError,
+            "dhcp end 10.0.9.1 is outside network 10.0.0.0/24 (network 'cluster')",
+        ),
+        ({"cidr": "10.0.0.0/24", "mtu": 12}, OdaValidationError, "invalid MTU 12"),
+        ({"cidr": "10.0.0.0/24", "mtu": "big"}, OdaValidationError, "invalid MTU 'big'"),
+        ({"cidr": "10.0.0.0/24", "domain": "bad_domain"}, OdaValidationError, "'bad_domain'"),
+        ({"cidr": "10.0.0.0/24", "cluster": "elsewhere"}, OdaNotFoundError, "unknown cluster 'elsewhere'"),
+    ],
+)
+def test_bad_network_values_are_refused_and_named(oda, path, kwargs, error, text):
+    refused(path, error, text, lambda: oda.ensure_network("cluster", **kwargs))
+
+
+def test_a_network_cannot_shrink_away_from_its_nics(cluster, path):
+    refused(
+        path,
+        OdaConflictError,
+        "network 'cluster' cannot become 10.0.1.0/24: 1 NIC addresses would lie outside it, on head",
+        lambda: cluster.ensure_network("cluster", "10.0.1.0/24", gateway="10.0.1.1"),
+    )
+
+
+def test_a_network_in_use_is_not_removed_and_the_users_are_named(cluster, path):
+    cluster.define_clients("node[1-2]", "cluster", "10.0.0.11")
+    refused(
+        path,
+        OdaConflictError,
+        "network 'cluster' is still used by 3 NICs, on head,node[1-2]",
+        lambda: cluster.remove_network("cluster"),
+    )
+
+
+def test_an_unused_network_is_removed_once(oda):
+    oda.ensure_network("spare", "10.9.0.0/16")
+    assert oda.remove_network("spare") is True
+    assert oda.get_network("spare") is None
+    assert oda.remove_network("spare") is False
+
+
+def test_check_mode_reports_network_changes_and_keeps_nothing(oda, path):
+    before = dump(path)
+    assert oda.ensure_network("spare", "10.9.0.0/16", check_mode=True)[0] is True
+    assert dump(path) == before
+    oda.ensure_network("spare", "10.9.0.0/16")
+    before = dump(path)
+    changed, _before, after = oda.ensure_network("spare", "10.9.0.0/16", mtu=9000, check_mode=True)
+    assert (changed, after["mtu"]) == (True, 9000)
+    assert oda.remove_network("spare", check_mode=True) is True
+    assert dump(path) == before
+
+
+# --- groups ------------------------------------------------------------------
+
+
+def test_groups_are_ensured_listed_and_removed(cluster):
+    assert cluster.ensure_group("gpu", description="GPU nodes") == (
+        True,
+        None,
+        {"name": "gpu", "description": "GPU nodes", "members": []},
+    )
+    assert cluster.ensure_group("gpu")[0] is False
+    assert cluster.ensure_group("gpu", description="GPU nodes")[0] is False
+    changed, before, after = cluster.ensure_group("gpu", description="nodes with GPUs")
+    assert (changed, before["description"], after["description"]) == (True, "GPU nodes", "nodes with GPUs")
+    cluster.ensure_node("node1", groups=["gpu", "oscar_clients"])
+    assert cluster.group_members("gpu") == ["node1"]
+    assert [g["name"] for g in cluster.list_groups()] == ["gpu", "oscar_clients", "oscar_server"]
+    assert cluster.get_group("oscar_server")["members"] == ["head"]
+    assert cluster.remove_group("gpu") is True
+    assert cluster.remove_group("gpu") is False
+    # The group goes, its nodes stay.
+    assert cluster.get_node("node1")["groups"] == ["oscar_clients"]
+
+
+def test_members_of_an_unknown_group_are_not_found(oda):
+    with pytest.raises(OdaNotFoundError, match="unknown group 'nothing'"):
+        oda.group_members("nothing")
+
+
+def test_check_mode_keeps_groups_as_they_are(oda, path):
+    before = dump(path)
+    assert oda.ensure_group("gpu", check_mode=True)[0] is True
+    assert oda.remove_group("oscar_server", check_mode=True) is True
+    assert dump(path) == before
+
+
+@pytest.mark.parametrize("name", ["", "-x", "a b", "x/y"])
+def test_bad_group_names_are_refused(oda, path, name):
+    refused(path, OdaValidationError, "invalid group name '%s'" % name, lambda: oda.ensure_group(name))
+
+
+# --- images ------------------------------------------------------------------
+
+
+def test_images_are_ensured_and_updated(oda):
+    changed, before, after = oda.ensure_image(
+        "rocky9", distro="rocky-9", arch="x86_64", path="/images/rocky9/"
+    )
+    assert (changed, before) == (True, None)
+    assert after == {
+        "name": "rocky9",
+        "distro": "rocky-9",
+        "arch": "x86_64",
+        "path": "/images/rocky9",
+        "state": "defined",
+    }
+    assert oda.ensure_image("rocky9", path="/images/rocky9") == (False, after, after)
+    assert oda.ensure_image("rocky9", arch="aarch64")[2]["arch"] == "aarch64"
+    assert [i["name"] for i in oda.list_images()] == ["rocky9"]
+    assert oda.get_image("other") is None
+
+
+def test_an_image_path_must_be_absolute(oda, path):
+    refused(
+        path,
+        OdaValidationError,
+        "invalid image path 'images/x': expected an absolute path",
+        lambda: oda.ensure_image("x", path="images/x"),
+    )
+
+
+def test_an_image_in_use_is_not_removed_and_its_nodes_are_named(cluster, path):
+    cluster.define_clients("node[001-003]", "cluster", "10.0.0.11", image="rocky9")
+    refused(
+        path,
+        OdaConflictError,
+        "image 'rocky9' is still used by nodes node[001-003]",
+        lambda: cluster.remove_image("rocky9"),
+    )
+
+
+def test_an_unused_image_is_removed_once_and_check_mode_keeps_it(oda, path):
+    oda.ensure_image("old")
+    before = dump(path)
+    assert oda.remove_image("old", check_mode=True) is True
+    assert dump(path) == before
+    assert oda.remove_image("old") is True
+    assert oda.remove_image("old") is False
+
+
+# --- nodes -------------------------------------------------------------------
+
+
+def test_a_node_is_created_with_nics_and_groups_then_left_alone(cluster):
+    changed, before, after = cluster.ensure_node(
+        "Node001",
+        image="rocky9",
+        groups=["oscar_clients"],
+        nics=[nic("eth0", "52-54-00-AB-CD-EF", "10.0.0.11"), nic("ib0", None, None, None)],
+        cpus=64,
+        memory_mb="262144",
+        arch="x86_64",
+    )
+    assert (changed, before) == (True, None)
+    assert after == {
+        "name": "node001",
+        "hostname": "node001",
+        "domain": "cluster.lan",
+        "cluster": "oscar",
+        "image": "rocky9",
+        "state": "defined",
+        "excluded": False,
+        "cpus": 64,
+        "memory_mb": 262144,
+        "arch": "x86_64",
+        "groups": ["oscar_clients"],
+        "nics": [
+            {"name": "eth0", "mac": "52:54:00:ab:cd:ef", "ip": "10.0.0.11", "network": "cluster"},
+            {"name": "ib0", "mac": None, "ip": None, "network": None},
+        ],
+    }
+    assert cluster.get_node("node001") == after
+    again = cluster.ensure_node(
+        "node001",
+        image="rocky9",
+        groups=["oscar_clients"],
+        nics=[nic("eth0", "5254.00ab.cdef", "10.0.0.11"), nic("ib0", None, None, None)],
+    )
+    assert again == (False, after, after)
+    assert cluster.ensure_node("node001") == (False, after, after)
+
+
+def test_a_node_update_shows_the_difference(cluster):
+    cluster.ensure_node("node1", nics=[nic("eth0", "02:00:00:00:00:11", "10.0.0.11")])
+    changed, before, after = cluster.ensure_node(
+        "node1", nics=[{"name": "eth0", "ip": "10.0.0.12"}], state="up", excluded=True
+    )
+    assert changed is True
+    assert before["nics"] == [
+        {"name": "eth0", "mac": "02:00:00:00:00:11", "ip": "10.0.0.11", "network": "cluster"}
+    ]
+    # A NIC key left out keeps its value: the MAC stays.
+    assert after["nics"] == [
+        {"name": "eth0", "mac": "02:00:00:00:00:11", "ip": "10.0.0.12", "network": "cluster"}
+    ]
+    assert (before["state"], after["state"]) == ("defined", "up")
+    assert (before["excluded"], after["excluded"]) == (False, True)
+
+
+def test_the_nic_and_group_lists_are_exact(cluster):
+    cluster.ensure_group("gpu")
+    cluster.ensure_node(
+        "node1",
+        groups=["gpu", "oscar_clients"],
+        nics=[nic("eth0", ip="10.0.0.11"), nic("eth1", ip="10.0.0.12")],
+    )
+    changed, _before, after = cluster.ensure_node("node1", groups=["oscar_clients"], nics=[nic("eth1")])
+    assert changed is True
+    assert after["groups"] == ["oscar_clients"]
+    assert [n["name"] for n in after["nics"]] == ["eth1"]
+    # The dropped NIC's address is free again.
+    assert cluster.ensure_node("node2", nics=[nic("eth0", ip="10.0.0.11")])[0] is True
+
+
+def test_nics_of_one_node_may_swap_addresses_in_one_write(cluster):
+    mac_a, mac_b = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
+    cluster.ensure_node("node1", nics=[nic("eth0", mac_a, "10.0.0.11"), nic("eth1", mac_b, "10.0.0.12")])
+    _changed, _before, after = cluster.ensure_node(
+        "node1", nics=[nic("eth0", mac_b, "10.0.0.12"), nic("eth1", mac_a, "10.0.0.11")]
+    )
+    assert [(n["mac"], n["ip"]) for n in after["nics"]] == [(mac_b, "10.0.0.12"), (mac_a, "10.0.0.11")]
+
+
+def test_nodes_belong_to_a_cluster(cluster):
+    cluster.ensure_cluster("lab")
+    assert cluster.ensure_node("lab1", cluster="lab")[2]["cluster"] == "lab"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "text"),
+    [
+        (
+            {"nics": [nic("eth0", "52:54:00:zz:00:01")]},
+            OdaValidationError,
+            "invalid MAC address '52:54:00:zz:00:01'",
+        ),
+        (
+            {"nics": [nic("eth0", HEAD_MAC)]},
+            OdaConflictError,
+            "MAC %s is already used by head (eth1)" % HEAD_MAC,
+        ),
+        (
+            {"nics": [nic("eth0", "02-00-0A-00-00-01")]},
+            OdaConflictError,
+            "MAC %s is already used by head (eth1)" % HEAD_MAC,
+        ),
+        (
+            {"nics": [nic("eth0", ip="10.0.0.1")]},
+            OdaConflictError,
+            "address 10.0.0.1 on network 'cluster' is already used by head (eth1)",
+        ),
+        (
+            {"nics": [nic("eth0", ip="10.0.0.5"), nic("eth1", ip="10.0.0.5")]},
+            OdaConflictError,
+            "address 10.0.0.5 on network 'cluster' is given to both node1 (eth0) and node1 (eth1)",
+        ),
+        (
+            {"nics": [nic("eth0", ip="10.0.1.5")]},
+            OdaValidationError,
+            "node node1 eth0 address 10.0.1.5 is outside network 10.0.0.0/24 (network 'cluster')",
+        ),
+        (
+            {"nics": [nic("eth0", ip="10.0.0.5", network=None)]},
+            OdaValidationError,
+            "10.0.0.5 needs a network",
+        ),
+        ({"nics": [nic("eth0", ip="10.0.0.5", network="ib")]}, OdaNotFoundError, "unknown network 'ib'"),
+        ({"nics": [nic("eth0"), nic("eth0")]}, OdaValidationError, "lists NIC 'eth0' twice"),
+        ({"nics": [{"name": "eth0", "adress": "10.0.0.5"}]}, OdaValidationError, "unknown key 'adress'"),
+        ({"nics": "eth0"}, OdaValidationError, "expected a list"),
+        ({"groups": ["oscar_clients", "gpu"]}, OdaNotFoundError, "unknown group 'gpu'"),
+        ({"groups": "oscar_clients"}, OdaValidationError, "expected a list of names"),
+        ({"image": "centos5"}, OdaNotFoundError, "unknown image 'centos5'"),
+        ({"cluster": "other"}, OdaNotFoundError, "unknown cluster 'other'"),
+        ({"state": "running"}, OdaValidationError, "invalid node state 'running'"),
+        ({"excluded": "maybe"}, OdaValidationError, "invalid excluded flag 'maybe'"),
+        ({"cpus": 0}, OdaValidationError, "invalid CPU count 0"),
+        ({"hostname": "bad_name"}, OdaValidationError, "invalid host name 'bad_name'"),
+    ],
+)
+def test_bad_node_values_are_refused_named_and_nothing_is_written(cluster, path, kwargs, error, text):
+    refused(path, error, text, lambda: cluster.ensure_node("node1", **kwargs))
+
+
+def test_an_existing_node_is_not_changed_by_a_refused_update(cluster, path):
+    cluster.ensure_node(
+        "node1", nics=[nic("eth0", "02:00:00:00:00:11", "10.0.0.11")], groups=["oscar_clients"]
+    )
+    refused(
+        path,
+        OdaConflictError,
+        "MAC %s is already used by head (eth1)" % HEAD_MAC,
+        lambda: cluster.ensure_node("node1", nics=[nic("eth0", HEAD_MAC, "10.0.0.12")], groups=[]),
+    )
+
+
+def test_a_bad_node_name_is_refused(oda, path):
+    refused(path, OdaValidationError, "invalid host name 'node_1'", lambda: oda.ensure_node("node_1"))
+
+
+def test_check_mode_computes_the_node_exactly_and_writes_nothing(cluster, path):
+    before = dump(path)
+    changed, old, new = cluster.ensure_node(
+        "node1", groups=["oscar_clients"], nics=[nic("eth0", ip="10.0.0.11")], check_mode=True
+    )
+    assert (changed, old) == (True, None)
+    assert new["groups"] == ["oscar_clients"]
+    assert new["nics"][0]["ip"] == "10.0.0.11"
+    assert dump(path) == before
+    # The same call for real gives the same answer.
+    before_check = cluster.ensure_node(
+        "node1", groups=["oscar_clients"], nics=[nic("eth0", ip="10.0.0.11")], check_mode=True
+    )
+    real = cluster.ensure_node("node1", groups=["oscar_clients"], nics=[nic("eth0", ip="10.0.0.11")])
+    assert before_check == real
+
+
+def test_nodes_are_listed_by_node_set(cluster):
+    cluster.define_clients("node[01-12]", "cluster", "10.0.0.11")
+    cluster.ensure_group("gpu")
+    for name in ("node03", "node11"):
+        cluster.ensure_node(name, groups=["gpu", "oscar_clients"])
+    names = [n["name"] for n in cluster.list_nodes()]
+    assert names == ["head"] + ["node%02d" % i for i in range(1, 13)]
+    assert [n["name"] for n in cluster.list_nodes("node[01-03,40-50]")] == ["node01", "node02", "node03"]
+    assert [n["name"] for n in cluster.list_nodes("@gpu")] == ["node03", "node11"]
+    assert [n["name"] for n in cluster.list_nodes("@oscar_clients!node[02-12]")] == ["node01"]
+    assert cluster.list_nodes("@oscar_server")[0]["nics"][0]["mac"] == HEAD_MAC
+
+
+@pytest.mark.parametrize(
+    ("pattern", "error", "text"),
+    [
+        ("node[1-", OdaValidationError, "invalid node set 'node[1-': unmatched '['"),
+        ("node[3-1]", OdaValidationError, "range '3-1' goes backwards"),
+        ("@nothing", OdaNotFoundError, "unknown group 'nothing'"),
+    ],
+)
+def test_bad_node_sets_are_refused(cluster, pattern, error, text):
+    with pytest.raises(error) as raised:
+        cluster.list_nodes(pattern)
+    assert text in str(raised.value)
+
+
+def test_a_removed_node_takes_its_nics_and_memberships_along(cluster, path):
+    cluster.ensure_node(
+        "node1", groups=["oscar_clients"], nics=[nic("eth0", "02:00:00:00:00:11", "10.0.0.11")]
+    )
+    before = dump(path)
+    assert cluster.remove_node("node1", check_mode=True) is True
+    assert dump(path) == before
+    assert cluster.remove_node("node1") is True
+    assert cluster.get_node("node1") is None
+    assert cluster.group_members("oscar_clients") == []
+    assert cluster.remove_node("node1") is False
+    # Its MAC and address are free for another node.
+    assert cluster.ensure_node("node2", nics=[nic("eth0", "02:00:00:00:00:11", "10.0.0.11")])[0] is True
+
+
+def test_node_states_are_set_checked_and_idempotent(cluster, path):
+    cluster.ensure_node("node1")
+    changed, before, after = cluster.set_node_state("node1", "installing")
+    assert (changed, before["state"], after["state"]) == (True, "defined", "installing")
+    assert cluster.set_node_state("node1", "installing")[0] is False
+    snapshot = dump(path)
+    assert cluster.set_node_state("node1", "up", check_mode=True)[2]["state"] == "up"
+    assert dump(path) == snapshot
+    refused(
+        path,
+        OdaValidationError,
+        "invalid node state 'booting'",
+        lambda: cluster.set_node_state("node1", "booting"),
+    )
+    refused(path, OdaNotFoundError, "unknown node 'node9'", lambda: cluster.set_node_state("node9", "up"))
+
+
+# --- define_clients ----------------------------------------------------------
+
+
+def test_define_clients_defines_64_nodes_in_one_call_and_then_changes_nothing(cluster):
+    changed, names = cluster.define_clients("node[001-064]", "cluster", "10.0.0.11", image="rocky9")
+    assert changed is True
+    assert names == ["node%03d" % i for i in range(1, 65)]
+    nodes = cluster.list_nodes("@oscar_clients")
+    assert len(nodes) == 64
+    assert [n["nics"][0]["ip"] for n in nodes] == ["10.0.0.%d" % (10 + i) for i in range(1, 65)]
+    assert {(n["image"], n["domain"], n["cluster"], n["state"]) for n in nodes} == {
+        ("rocky9", "cluster.lan", "oscar", "defined")
+    }
+    assert cluster.define_clients("node[001-064]", "cluster", "10.0.0.11", image="rocky9") == (False, [])
+
+
+def test_define_clients_takes_macs_in_order_and_a_list_of_names(cluster):
+    macs = ["02:00:0A:00:00:0B", "02:00:0a:00:00:0c"]
+    changed, names = cluster.define_clients(["n2", "n1"], "cluster", "10.0.0.11", macs=macs, nic="eth1")
+    assert (changed, names) == (True, ["n2", "n1"])
+    assert cluster.get_node("n2")["nics"] == [
+        {"name": "eth1", "mac": "02:00:0a:00:00:0b", "ip": "10.0.0.11", "network": "cluster"}
+    ]
+    assert cluster.get_node("n1")["nics"][0]["mac"] == "02:00:0a:00:00:0c"
+
+
+def test_define_clients_updates_existing_nodes_and_keeps_the_rest_of_them(cluster):
+    cluster.ensure_group("gpu")
+    cluster.ensure_node(
+        "node2",
+        groups=["gpu"],
+        nics=[nic("eth0", "02:00:00:00:00:22", "10.0.0.50"), nic("ib0", None, None, None)],
+    )
+    cluster.define_clients("node[1-3]", "cluster", "10.0.0.11")
+    node2 = cluster.get_node("node2")
+    assert node2["groups"] == ["gpu", "oscar_clients"]
+    # eth0 gets its new address but keeps the MAC collected before; ib0 stays.
+    assert node2["nics"] == [
+        {"name": "eth0", "mac": "02:00:00:00:00:22", "ip": "10.0.0.12", "network": "cluster"},
+        {"name": "ib0", "mac": None, "ip": None, "network": None},
+    ]
+    # Shifting the whole range by one moves each address onto a neighbour's old one.
+    changed, names = cluster.define_clients("node[1-3]", "cluster", "10.0.0.12")
+    assert (changed, names) == (True, ["node1", "node2", "node3"])
+    assert [n["nics"][0]["ip"] for n in cluster.list_nodes("node[1-3]")] == [
+        "10.0.0.12",
+        "10.0.0.13",
+        "10.0.0.14",
+    ]
+
+
+def test_check_mode_defines_nothing(cluster, path):
+    before = dump(path)
+    assert cluster.define_clients("node[1-4]", "cluster", "10.0.0.11", check_mode=True) == (
+        True,
+        ["node1", "node2", "node3", "node4"],
+    )
+    assert dump(path) == before
+
+
+NODES = ("node[1-3]", "cluster", "10.0.0.11")
+TWO_NODES = ("node[1-2]", "cluster", "10.0.0.11")
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "expected"),
+    [
+        (("node[1-", "cluster", "10.0.0.11"), {}, (OdaValidationError, "invalid node set 'node[1-'")),
+        (("node_[1-2]", "cluster", "10.0.0.11"), {}, (OdaValidationError, "invalid host name 'node_1'")),
+        (
+            (["n1", "n2", "n1"], "cluster", "10.0.0.11"),
+            {},
+            (OdaValidationError, "node name 'n1' is listed twice"),
+        ),
+        (NODES, {"macs": ["02:00:00:00:00:01"]}, (OdaValidationError, "1 MAC given for 3 nodes (node[1-3])")),
+        (
+            TWO_NODES,
+            {"macs": ["02:00:00:00:00:01", "nope"]},
+            (OdaValidationError, "invalid MAC address 'nope'"),
+        ),
+        (
+            TWO_NODES,
+            {"macs": ["02:00:00:00:00:01", "02-00-00-00-00-01"]},
+            (OdaConflictError, "MAC 02:00:00:00:00:01 is given to both node1 (eth0) and node2 (eth0)"),
+        ),
+        (
+            TWO_NODES,
+            {"macs": ["02:00:00:00:00:01", HEAD_MAC]},
+            (OdaConflictError, "MAC %s is already used by head (eth1)" % HEAD_MAC),
+        ),
+        (
+            ("node[1-3]", "cluster", "10.0.0.253"),
+            {},
+            (OdaValidationError, "node node3 eth0 address 10.0.0.255 is the network or broadcast address"),
+        ),
+        (
+            ("node[1-3]", "cluster", "10.0.1.1"),
+            {},
+            (OdaValidationError, "node node1 eth0 address 10.0.1.1 is outside network 10.0.0.0/24"),
+        ),
+        (("node[1-3]", "cluster", "255.255.255.254"), {}, (OdaValidationError, "run past the end")),
+        (("node[1-3]", "cluster", "10.0.0.x"), {}, (OdaValidationError, "invalid IP address '10.0.0.x'")),
+        (("node[1-3]", "ib", "10.0.0.11"), {}, (OdaNotFoundError, "unknown network 'ib'")),
+        (NODES, {"image": "centos5"}, (OdaNotFoundError, "unknown image 'centos5'")),
+        (NODES, {"group": "gpu"}, (OdaNotFoundError, "unknown group 'gpu'")),
+    ],
+)
+def test_define_clients_refuses_bad_input_and_writes_nothing(cluster, path, args, kwargs, expected):
+    error, text = expected
+    refused(path, error, text, lambda: cluster.define_clients(*args, **kwargs))
+
+
+def test_define_clients_is_all_or_nothing_when_one_address_is_taken(cluster, path):
+    cluster.ensure_node("other", nics=[nic("eth0", ip="10.0.0.14")])
+    # node1..node3 would be fine; node4 would take other's address.
+    refused(
+        path,
+        OdaConflictError,
+        "address 10.0.0.14 on network 'cluster' is already used by other (eth0)",
+        lambda: cluster.define_clients("node[1-6]", "cluster", "10.0.0.11"),
+    )
+    assert cluster.list_nodes("node[1-6]") == []
+
+
+# --- packages, configuration, wizard steps -----------------------------------
+
+
+def test_packages_are_registered_idempotently(oda):
+    assert oda.ensure_package("slurm", version="23.11", summary="workload manager")[0] is True
+    assert oda.ensure_package("slurm", version="23.11")[0] is False
+    changed, before, after = oda.ensure_package("slurm", version="24.05")
+    assert (changed, before["version"], after["version"]) == (True, "23.11", "24.05")
+    assert oda.list_packages() == [{"name": "slurm", "version": "24.05", "summary": "workload manager"}]
+
+
+def test_configuration_values_keep_their_type_and_are_idempotent(oda, path):
+    oda.ensure_package("slurm")
+    partitions = [{"name": "batch", "nodes": "node[001-064]"}]
+    assert oda.set_config("slurm", "partitions", partitions) == (True, None, partitions)
+    assert oda.set_config("slurm", "partitions", partitions) == (False, partitions, partitions)
+    oda.set_config("slurm", "max_time", 3600)
+    oda.set_config("slurm", "accounting", False)
+    assert oda.get_config("slurm") == {"partitions": partitions, "max_time": 3600, "accounting": False}
+    assert oda.get_config("slurm", "max_time") == 3600
+    assert oda.get_config("slurm", "unset") is None
+    snapshot = dump(path)
+    assert oda.set_config("slurm", "max_time", 60, check_mode=True) == (True, 3600, 60)
+    assert dump(path) == snapshot
+    assert oda.set_config("slurm", "max_time", None) == (True, 3600, None)
+    assert "max_time" not in oda.get_config("slurm")
+
+
+def test_configuration_of_an_unknown_package_or_a_bad_value_is_refused(oda, path):
+    oda.ensure_package("slurm")
+    refused(path, OdaNotFoundError, "unknown package 'slurn'", lambda: oda.set_config("slurn", "x", 1))
+    refused(path, OdaValidationError, "cannot be stored as JSON", lambda: oda.set_config("slurm", "x", {1j}))
+    refused(
+        path,
+        OdaValidationError,
+        "invalid configuration key name 'a b'",
+        lambda: oda.set_config("slurm", "a b", 1),
+    )
+    with pytest.raises(OdaNotFoundError, match="unknown package 'slurn'"):
+        oda.get_config("slurn")
+
+
+def test_wizard_steps_are_recorded_in_order_and_stamped_on_change(oda, path):
+    changed, before, after = oda.set_step("select_packages", "done")
+    assert (changed, before, after["status"]) == (True, None, "done")
+    assert after["updated_at"].endswith("Z")
+    assert oda.set_step("select_packages", "done") == (False, after, after)
+    oda.set_step("build_image", "running")
+    snapshot = dump(path)
+    assert oda.set_step("build_image", "failed", check_mode=True)[2]["status"] == "failed"
+    assert dump(path) == snapshot
+    oda.set_step("build_image", "done")
+    assert [(s["name"], s["status"]) for s in oda.list_steps()] == [
+        ("select_packages", "done"),
+        ("build_image", "done"),
+    ]
+    refused(path, OdaValidationError, "invalid wizard step status 'ok'", lambda: oda.set_step("x", "ok"))
+
+
+# --- check mode everywhere ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda oda: oda.ensure_cluster("lab"),
+        lambda oda: oda.ensure_cluster("oscar", description="changed"),
+        lambda oda: oda.ensure_network("ib", "192.168.0.0/24"),
+        lambda oda: oda.ensure_network("cluster", "10.0.0.0/24", mtu=9000),
+        lambda oda: oda.remove_network("spare"),
+        lambda oda: oda.ensure_group("gpu"),
+        lambda oda: oda.remove_group("oscar_clients"),
+        lambda oda: oda.ensure_image("new"),
+        lambda oda: oda.ensure_image("rocky9", arch="aarch64"),
+        lambda oda: oda.remove_image("rocky9"),
+        lambda oda: oda.ensure_node("node9", nics=[nic("eth0", "02:00:00:00:00:99", "10.0.0.99")]),
+        lambda oda: oda.ensure_node("node1", groups=[], nics=[]),
+        lambda oda: oda.remove_node("node1"),
+        lambda oda: oda.set_node_state("node1", "dead"),
+        lambda oda: oda.define_clients("node[1-8]", "cluster", "10.0.0.101"),
+        lambda oda: oda.ensure_package("slurm", version="24.05"),
+        lambda oda: oda.set_config("slurm", "max_time", 60),
+        lambda oda: oda.set_step("build_image", "done"),
+    ],
+)
+def test_every_write_in_check_mode_reports_a_change_and_keeps_nothing(cluster, path, write):
+    cluster.ensure_network("spare", "10.9.0.0/16")
+    cluster.ensure_node("node1", groups=["oscar_clients"], nics=[nic("eth0", ip="10.0.0.11")])
+    cluster.ensure_package("slurm", version="23.11")
+    cluster.set_config("slurm", "max_time", 3600)
+    before = dump(path)
+    assert write(_CheckMode(cluster)) is True
+    assert dump(path) == before
+
+
+class _CheckMode:
+    """An Oda whose methods all run with check_mode=True and return only 'changed'."""
+
+    def __init__(self, oda):
+        self._oda = oda
+
+    def __getattr__(self, name):
+        method = getattr(self._oda, name)
+
+        def checked(*args, **kwargs):
+            result = method(*args, check_mode=True, **kwargs)
+            return result if isinstance(result, bool) else result[0]
+
+        return checked
+
+
+# --- many writers at once ----------------------------------------------------
+
+WORKERS = 16
+NODES_PER_WORKER = 8
+
+
+def _add_nodes(path, worker, start):
+    """One process: open ODA (maybe creating it), then add its own 8 nodes, one transaction each."""
+    start.wait()
+    oda = Oda.open("sqlite:%s" % path)
+    try:
+        oda.ensure_network("cluster", "10.0.0.0/16")
+        for index in range(NODES_PER_WORKER):
+            number = worker * NODES_PER_WORKER + index + 1
+            address = ipaddress.ip_address("10.0.1.0") + number
+            oda.ensure_node(
+                "node%03d" % number,
+                groups=["oscar_clients"],
+                nics=[nic("eth0", "02:00:%s" % address.packed.hex(":"), str(address))],
+            )
+    finally:
+        oda.close()
+
+
+def test_sixteen_processes_writing_at_once_lose_nothing(path):
+    # fork starts 16 workers fast on a small machine; the parent has no open
+    # connection to inherit.
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(WORKERS)
+    workers = [context.Process(target=_add_nodes, args=(path, worker, start)) for worker in range(WORKERS)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(60)
+    assert [process.exitcode for process in workers] == [0] * WORKERS
+    oda = Oda.open("sqlite:%s" % path)
+    nodes = oda.list_nodes()
+    assert len(nodes) == WORKERS * NODES_PER_WORKER
+    assert len({n["nics"][0]["ip"] for n in nodes}) == WORKERS * NODES_PER_WORKER
+    assert oda.group_members("oscar_clients") == ["node%03d" % i for i in range(1, 129)]
+    assert oda.db.query_one("PRAGMA integrity_check") == {"integrity_check": "ok"}
+    assert oda.db.query("SELECT version FROM schema_version") == [{"version": 1}]
+    assert [g["name"] for g in oda.list_groups()] == ["oscar_clients", "oscar_server"]
+    oda.close()
