@@ -6,8 +6,8 @@
 
 One ``Database`` wraps one DB-API connection to SQLite (the default, in the
 standard library), MariaDB/MySQL (PyMySQL) or PostgreSQL (psycopg 3).  SQL is
-written once with ``?`` placeholders and values are always passed as
-parameters; the class rewrites the placeholders for the drivers that want
+written once with ``?`` parameter markers and values are always passed as
+parameters; the class rewrites the parameter markers for the drivers that want
 ``%s``.
 
 URLs
@@ -162,8 +162,8 @@ def parse_url(url):
     return dialect, _parse_server(text, dialect)
 
 
-def to_format_placeholders(sql):
-    """Rewrite ``?`` placeholders as ``%s`` and double every literal ``%``.
+def to_format_markers(sql):
+    """Rewrite ``?`` parameter markers as ``%s`` and double every literal ``%``.
 
     PyMySQL and psycopg apply %-formatting to the whole statement, quoted
     parts included, so every ``%`` is doubled; a ``?`` inside quotes is text
@@ -304,7 +304,7 @@ class Database:
             pass  # the original error is the one worth reporting
 
     def execute(self, sql, params=()):
-        """Run one statement with ``?`` placeholders; return the number of rows it touched."""
+        """Run one statement with ``?`` parameter markers; return the number of rows it touched."""
         cursor = self._run(sql, params)
         try:
             return cursor.rowcount
@@ -347,7 +347,7 @@ class Database:
         if self._dialect != "sqlite":
             # PyMySQL and psycopg only %-format a statement given parameters;
             # without them the text must go through unchanged.
-            arguments = (to_format_placeholders(sql), params) if params else (sql,)
+            arguments = (to_format_markers(sql), params) if params else (sql,)
         cursor = self._connection.cursor()
         try:
             cursor.execute(*arguments)

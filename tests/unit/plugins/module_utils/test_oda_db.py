@@ -9,7 +9,7 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_db import (
     Database,
     mask_url,
     parse_url,
-    to_format_placeholders,
+    to_format_markers,
 )
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
     OdaConflictError,
@@ -130,11 +130,9 @@ def test_errors_about_a_url_with_a_password_show_it_masked():
     assert "mysql://oscar:***@head:port/oda" in str(raised.value)
 
 
-def test_placeholders_become_format_style_outside_quotes_and_percent_is_doubled():
+def test_parameter_markers_become_format_style_outside_quotes_and_percent_is_doubled():
     sql = "SELECT '?', \"a?\" FROM t WHERE a = ? AND b LIKE '50%' AND c = ?"
-    assert to_format_placeholders(sql) == (
-        "SELECT '?', \"a?\" FROM t WHERE a = %s AND b LIKE '50%%' AND c = %s"
-    )
+    assert to_format_markers(sql) == ("SELECT '?', \"a?\" FROM t WHERE a = %s AND b LIKE '50%%' AND c = %s")
 
 
 @pytest.mark.parametrize(
