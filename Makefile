@@ -14,7 +14,7 @@ sanity: setup
 	./scripts/sanity
 
 lint: setup
-	.venv/bin/yamllint --strict . && .venv/bin/ansible-lint && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+	./scripts/lint
 
 clean:
 	rm -rf .venv build .ansible

@@ -43,21 +43,17 @@ class Cli:
 
 
 def podman_objects(name):
-    """Containers and networks carrying the testbed's label."""
+    """Containers and networks carrying the testbed's label, asked of podman directly."""
     label = f"label=oscar.testbed={name}"
-    containers = subprocess.run(
-        ["podman", "ps", "--all", "--filter", label, "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    networks = subprocess.run(
-        ["podman", "network", "ls", "--filter", label, "--format", "{{.Name}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return containers + networks
+    found = []
+    for listing, name_field in ((["ps", "--all"], "{{.Names}}"), (["network", "ls"], "{{.Name}}")):
+        found += subprocess.run(
+            ["podman", *listing, "--filter", label, "--format", name_field],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    return found
 
 
 def ansible_ping(inventory, pattern="all", forks=64):

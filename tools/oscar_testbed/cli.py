@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from oscar_testbed import image, testbed
+from oscar_testbed import host, image, testbed
 from oscar_testbed.errors import TestbedError
 
 HOST_VERBS = {
@@ -72,6 +72,9 @@ def build_parser():
         sub.add_argument("host")
         sub.add_argument("--network", choices=("public", "private"), default=None)
 
+    verbs.add_parser(
+        "prerequisites", help="install the programs the testbed needs (podman, runc, debootstrap...)"
+    )
     img = verbs.add_parser("image", help="build the node image if its recipe changed")
     img.add_argument("--rebuild", action="store_true", help="build it even if it exists")
     verbs.add_parser("clean-images", help="remove the cached node images")
@@ -82,6 +85,10 @@ def run(args):
     if args.verb == "list":
         for name in testbed.list_testbeds():
             print(name)
+        return 0
+    if args.verb == "prerequisites":
+        installed = host.ensure_programs()
+        print(f"installed {' '.join(installed)}" if installed else "every prerequisite is installed")
         return 0
     if args.verb == "image":
         print(image.ensure_image(testbed.default_state_root(), rebuild=args.rebuild))

@@ -27,9 +27,18 @@ def command_env(extra=None):
     return env
 
 
+def which(name):
+    """Absolute path of a program, or None.
+
+    sbin is often missing from a user's PATH, so it is searched as well;
+    programs anywhere else must be on PATH.
+    """
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+
+
 def find_program(name):
     """Absolute path of a program, or PrerequisiteError naming it."""
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    path = which(name)
     if path is None:
         raise PrerequisiteError(f"required program '{name}' is not installed")
     return path

@@ -8,7 +8,6 @@ fs.inotify.max_user_instances, which does not survive a reboot.
 
 import os
 import resource
-import shutil
 
 from oscar_testbed import commands
 from oscar_testbed.errors import CapacityError, PrerequisiteError
@@ -35,12 +34,7 @@ MEMORY_RESERVED_MIB = 2048
 
 
 def missing_programs():
-    return {prog: pkg for prog, pkg in REQUIRED_PROGRAMS.items() if _which(prog) is None}
-
-
-def _which(prog):
-    # sbin is often missing from a user's PATH; programs elsewhere must be on PATH.
-    return shutil.which(prog) or shutil.which(prog, path="/usr/sbin:/sbin")
+    return {prog: pkg for prog, pkg in REQUIRED_PROGRAMS.items() if commands.which(prog) is None}
 
 
 def ensure_programs(install=True, log=print):
@@ -52,7 +46,7 @@ def ensure_programs(install=True, log=print):
     names = ", ".join(sorted(missing))
     if not install:
         raise PrerequisiteError(f"missing programs: {names} (Debian packages: {' '.join(packages)})")
-    if os.geteuid() != 0 or _which("apt-get") is None:
+    if os.geteuid() != 0 or commands.which("apt-get") is None:
         raise PrerequisiteError(
             f"missing programs: {names}; install the Debian packages {' '.join(packages)} "
             "as root (the testbed installs them itself only when run as root on Debian)"

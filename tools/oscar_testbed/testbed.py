@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import yaml
 
@@ -421,15 +421,8 @@ class Testbed:
     # ---- down --------------------------------------------------------------
 
     def _labelled_objects(self):
-        containers = commands.podman(
-            "ps",
-            "--all",
-            "--filter",
-            f"label={LABEL}={self.name}",
-            "--format",
-            "{{.Names}}",
-            check=False,
-        ).stdout.split()
+        """Names of the containers and networks carrying this testbed's label."""
+        containers = [c["Names"][0] for c in labelled_containers(self.name, check=False)]
         networks = commands.podman(
             "network",
             "ls",
@@ -469,8 +462,7 @@ class Testbed:
     def status(self):
         """(host, container state) for every host of the plan."""
         plan = self.plan()
-        listing = commands.podman("ps", "--all", "--filter", f"label={LABEL}={self.name}", "--format", "json")
-        states = {c["Names"][0]: c["State"] for c in json.loads(listing.stdout or "[]")}
+        states = {c["Names"][0]: c["State"] for c in labelled_containers(self.name)}
         return [(h, states.get(h.container, "missing")) for h in plan.hosts]
 
     def stop(self, name):
@@ -556,16 +548,20 @@ class Testbed:
         self._write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def labelled_containers(name=None, check=True):
+    """podman's description of every testbed container, or of one testbed's."""
+    label = f"label={LABEL}={name}" if name else f"label={LABEL}"
+    listing = commands.podman("ps", "--all", "--filter", label, "--format", "json", check=check)
+    return json.loads(listing.stdout or "[]") if listing.returncode == 0 else []
+
+
 def list_testbeds(state_root=None):
     """Names of the testbeds that have files or podman objects."""
     root = state_root or default_state_root()
     names = set()
     if os.path.isdir(root):
         names.update(e for e in os.listdir(root) if os.path.isfile(os.path.join(root, e, "state.json")))
-    try:
-        listing = commands.podman("ps", "--all", "--filter", f"label={LABEL}", "--format", "json")
-        for container in json.loads(listing.stdout or "[]"):
-            names.add(container["Labels"][LABEL])
-    except PrerequisiteError:
-        pass
+    # Without podman there are no containers to add, only the state directories.
+    with suppress(PrerequisiteError):
+        names.update(container["Labels"][LABEL] for container in labelled_containers())
     return sorted(names)

@@ -90,7 +90,7 @@ def test_container_ulimits_take_the_lower_of_hard_limit_and_cap(
 
 def test_missing_programs_maps_each_missing_program_to_its_debian_package(monkeypatch):
     absent = {"podman", "ssh-keyscan", "ip"}
-    monkeypatch.setattr(host, "_which", lambda prog: None if prog in absent else f"/usr/bin/{prog}")
+    monkeypatch.setattr(host.commands, "which", lambda prog: None if prog in absent else f"/usr/bin/{prog}")
     assert host.missing_programs() == {
         "podman": "podman",
         "ssh-keyscan": "openssh-client",
@@ -99,7 +99,7 @@ def test_missing_programs_maps_each_missing_program_to_its_debian_package(monkey
 
 
 def test_missing_programs_is_empty_when_everything_is_installed(monkeypatch):
-    monkeypatch.setattr(host, "_which", lambda prog: f"/usr/bin/{prog}")
+    monkeypatch.setattr(host.commands, "which", lambda prog: f"/usr/bin/{prog}")
     assert host.missing_programs() == {}
 
 
@@ -144,21 +144,21 @@ def no_commands(monkeypatch):
 def test_ensure_programs_without_install_names_missing_programs_and_packages(
     monkeypatch, no_commands, absent, names, packages
 ):
-    monkeypatch.setattr(host, "_which", lambda prog: None if prog in absent else f"/usr/bin/{prog}")
+    monkeypatch.setattr(host.commands, "which", lambda prog: None if prog in absent else f"/usr/bin/{prog}")
     with pytest.raises(PrerequisiteError) as caught:
         host.ensure_programs(install=False)
     assert str(caught.value) == f"missing programs: {names} (Debian packages: {packages})"
 
 
 def test_ensure_programs_does_nothing_when_nothing_is_missing(monkeypatch, no_commands):
-    monkeypatch.setattr(host, "_which", lambda prog: f"/usr/bin/{prog}")
+    monkeypatch.setattr(host.commands, "which", lambda prog: f"/usr/bin/{prog}")
     logged = []
     assert host.ensure_programs(install=True, log=logged.append) == []
     assert logged == []
 
 
 def test_ensure_programs_refuses_to_install_when_not_root(monkeypatch, no_commands):
-    monkeypatch.setattr(host, "_which", lambda prog: None if prog == "runc" else f"/usr/bin/{prog}")
+    monkeypatch.setattr(host.commands, "which", lambda prog: None if prog == "runc" else f"/usr/bin/{prog}")
     monkeypatch.setattr(host.os, "geteuid", lambda: 1000)
     with pytest.raises(PrerequisiteError, match=r"missing programs: runc; install .*runc as root"):
         host.ensure_programs(install=True)

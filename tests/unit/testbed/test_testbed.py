@@ -453,7 +453,7 @@ def test_down_removes_containers_networks_and_files(make_testbed, monkeypatch, l
     def fake_podman(*args, **kwargs):
         calls.append(list(args))
         if args[0] == "ps":
-            return completed("tb-head\ntb-node001\n")
+            return completed(json.dumps([{"Names": ["tb-head"]}, {"Names": ["tb-node001"]}]))
         if args[:2] == ("network", "ls"):
             return completed("tb-public\ntb-private\n")
         return completed()
