@@ -15,6 +15,7 @@ from oscar_testbed.errors import CommandError, PrerequisiteError
 # ("cgroups in hybrid mode not supported"); runc works.  Passing it on every
 # call leaves the machine's containers.conf alone.
 PODMAN_GLOBAL_ARGS = ("--runtime", "runc")
+EXTRA_PROGRAM_DIRS = "/usr/sbin:/sbin:/usr/lib/podman:/usr/libexec/podman"
 
 
 def command_env(extra=None):
@@ -30,10 +31,11 @@ def command_env(extra=None):
 def which(name):
     """Absolute path of a program, or None.
 
-    sbin is often missing from a user's PATH, so it is searched as well;
+    sbin is often missing from a user's PATH, and podman keeps its helper
+    programs (netavark) in its own directory, so those are searched as well;
     programs anywhere else must be on PATH.
     """
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    return shutil.which(name) or shutil.which(name, path=EXTRA_PROGRAM_DIRS)
 
 
 def find_program(name):

@@ -22,6 +22,11 @@ REQUIRED_PROGRAMS = {
     "ssh-keygen": "openssh-client",
     "ssh-keyscan": "openssh-client",
     "tar": "tar",
+    # Debian's podman only recommends netavark, and a no-recommends install
+    # may get the CNI plugins instead, on which the testbed's networks were
+    # never tested; netavark needs iptables, which podman merely suggests.
+    "netavark": "netavark",
+    "iptables": "iptables",
 }
 
 INOTIFY_SYSCTL = "/proc/sys/fs/inotify/max_user_instances"

@@ -211,3 +211,20 @@ def test_ensure_inotify_instances_that_cannot_write_names_current_and_wanted(ino
     monkeypatch.setattr("builtins.open", read_only_open)
     with pytest.raises(PrerequisiteError, match=r"is 128; .* need 8192 and it cannot be raised"):
         host.ensure_inotify_instances(log=lambda _m: None)
+
+
+def test_podman_network_stack_is_required_and_found_in_podmans_own_directory(monkeypatch):
+    seen = []
+
+    def fake_which(prog, path=None):
+        seen.append((prog, path))
+        if prog == "netavark":
+            return "/usr/lib/podman/netavark" if path and "/usr/lib/podman" in path.split(":") else None
+        return f"/usr/bin/{prog}"
+
+    monkeypatch.setattr(shutil, "which", fake_which)
+    assert host.REQUIRED_PROGRAMS["netavark"] == "netavark"
+    assert host.REQUIRED_PROGRAMS["iptables"] == "iptables"
+    assert host.missing_programs() == {}
+    monkeypatch.setattr(shutil, "which", lambda prog, path=None: None if prog == "netavark" else "/x")
+    assert host.missing_programs() == {"netavark": "netavark"}
