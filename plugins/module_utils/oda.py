@@ -46,6 +46,22 @@ NODE_STATES = ("defined", "installing", "up", "down", "dead")
 STEP_STATUSES = ("pending", "running", "done", "failed", "skipped")
 NEW_IMAGE_STATE = "defined"
 NIC_KEYS = ("name", "mac", "ip", "network")
+PACKAGE_RELATIONS = ("provides", "requires", "conflicts")
+PACKAGE_STATUSES = ("should_be_installed", "installed", "should_be_uninstalled", "uninstalled", "failed")
+# A package in these statuses is on a node or image, or about to be: where conflicts count.
+PACKAGE_WANTED = ("should_be_installed", "installed")
+# Where package statuses are kept: owner kind -> (table, owner column, owner table).
+_STATUS_TABLES = {
+    "node": ("node_packages", "node_id", "nodes"),
+    "image": ("image_packages", "image_id", "images"),
+}
+# Variable scope -> (table, owner column, owner table).  Table names are
+# constants here, never caller input.
+VARIABLE_SCOPES = {
+    "cluster": ("cluster_vars", "cluster_id", "clusters"),
+    "group": ("group_vars", "group_id", "node_groups"),
+    "node": ("node_vars", "node_id", "nodes"),
+}
 
 # Columns of a node row besides its name: what a _NodePlan carries and writes.
 _NODE_COLUMNS = (
@@ -188,18 +204,25 @@ class Oda:
 
     def __init__(self, db):
         self.db = db
+        # What open() found and did: (schema version before, after), and
+        # whether it created the default cluster and groups.
+        self.schema_versions = None
+        self.created_defaults = False
 
     @classmethod
     def open(cls, url, password=None, timeout=DEFAULT_TIMEOUT):
         """Connect, create or upgrade the schema, make sure the defaults exist; return an Oda."""
         db = Database.connect(url, password=password, timeout=timeout)
         try:
-            ensure_schema(db)
-            init(db)
+            versions = ensure_schema(db)
+            created = init(db)
         except BaseException:
             db.close()
             raise
-        return cls(db)
+        oda = cls(db)
+        oda.schema_versions = versions
+        oda.created_defaults = created
+        return oda
 
     def close(self):
         """Close the database connection."""
@@ -750,20 +773,368 @@ class Oda:
             after = self._load_nodes(name).get(name)
         return before != after, self._public_node(before), self._public_node(after)
 
+    # --- nodes: bulk changes -------------------------------------------------
+
+    def expand_nodes(self, expression):
+        """Names of a node set in natural order, stored or not; @group terms read the database."""
+        with self.db.transaction(write=False):
+            return self._expand(expression)
+
+    def _existing_nodes(self, pattern_or_names):
+        """(names, every stored node) for a node set whose names must all be stored nodes."""
+        names = self._client_names(pattern_or_names)
+        nodes = self._load_nodes()
+        missing = [name for name in names if name not in nodes]
+        if len(missing) == 1:
+            raise OdaNotFoundError("unknown node '%s'" % missing[0])
+        if missing:
+            raise OdaNotFoundError("unknown nodes %s" % nodeset.fold(missing))
+        return names, nodes
+
+    def _write_bulk(self, names, before, plans):
+        """Write plans and return (changed, names of the nodes that changed)."""
+        self._write_plans(plans)
+        after = self._load_nodes()
+        changed = [name for name in names if before.get(name) != after.get(name)]
+        return bool(changed), changed
+
+    def update_nodes(
+        self,
+        pattern_or_names,
+        *,
+        image=None,
+        state=None,
+        excluded=None,
+        add_groups=(),
+        remove_groups=(),
+        check_mode=False,
+    ):
+        """Change existing nodes together: image, state, excluded flag, group memberships.
+
+        pattern_or_names is a node set or a list of names; every name must be
+        a stored node.  An argument left at None keeps each node's value.
+        One transaction: (changed, names of the nodes that changed).
+        """
+        columns = {
+            "state": _optional(_choice, state, NODE_STATES, "node state"),
+            "excluded": _optional(_flag, excluded, "excluded flag"),
+        }
+        image = _optional(validate.object_name, image, "image")
+        add = _name_list(add_groups, "group")
+        remove = _name_list(remove_groups, "group")
+        for group in add:
+            if group in remove:
+                raise OdaValidationError("group '%s' is both added and removed" % group)
+        with self.db.transaction(dry_run=check_mode):
+            names, before = self._existing_nodes(pattern_or_names)
+            if image is not None:
+                columns["image_id"] = self._id_of("images", "image", image)
+            add_ids = set(self._id_of("node_groups", "group", group) for group in add)
+            remove_ids = set(self._id_of("node_groups", "group", group) for group in remove)
+            group_ids = {row["name"]: row["id"] for row in self.db.query("SELECT id, name FROM node_groups")}
+            plans = []
+            for name in names:
+                plan = _NodePlan(name, before[name])
+                plan.set_columns(columns)
+                current = set(group_ids[group] for group in before[name]["groups"])
+                plan.group_ids = (current | add_ids) - remove_ids
+                plans.append(plan)
+            return self._write_bulk(names, before, plans)
+
+    def assign_macs(self, macs, nic="eth0", check_mode=False):
+        """Give NIC ``nic`` of existing nodes their MACs; macs maps node name -> MAC.
+
+        A node without that NIC gets it (MAC only); the NIC's address and
+        network stay.  MACs may move between the nodes of one call.  One
+        transaction: (changed, names of the nodes that changed).
+        """
+        if not isinstance(macs, dict):
+            raise OdaValidationError("invalid MAC assignment '%s': expected node name -> MAC" % (macs,))
+        nic = validate.object_name(nic, "NIC")
+        wanted = {}
+        for raw_name, mac in macs.items():
+            name = validate.hostname(raw_name)
+            if name in wanted:
+                raise OdaValidationError("node name '%s' is listed twice" % name)
+            wanted[name] = validate.mac_address(mac)
+        with self.db.transaction(dry_run=check_mode):
+            names, before = self._existing_nodes(sorted(wanted, key=nodeset.natural_key))
+            networks = self._networks()
+            plans = []
+            for name in names:
+                plan = _NodePlan(name, before[name])
+                spec = {"name": nic, "mac": wanted[name], "ip": None, "network": None}
+                plan.set_nics([spec], networks, replace_all=False)
+                plans.append(plan)
+            return self._write_bulk(names, before, plans)
+
+    def remove_nodes(self, pattern_or_names, check_mode=False):
+        """Delete the stored nodes of a node set, in one transaction; returns the names removed.
+
+        Names of the set that are not stored are left out: removing twice is
+        not an error.
+        """
+        with self.db.transaction(dry_run=check_mode):
+            names = self._client_names(pattern_or_names)
+            ids = {row["name"]: row["id"] for row in self.db.query("SELECT id, name FROM nodes")}
+            removed = [name for name in names if name in ids]
+            for name in removed:
+                self.db.execute("DELETE FROM nodes WHERE id = ?", (ids[name],))
+        return removed
+
     # --- packages and their configuration ------------------------------------
 
-    def _package(self, name):
-        return _public(self._row("packages", name))
+    def _relations(self, package_ids=None):
+        """{package id: {kind: [targets]}}, for the given package ids or every package."""
+        sql = "SELECT package_id, kind, target FROM package_relations"
+        params = ()
+        if package_ids is not None:
+            package_ids = sorted(set(package_ids))
+            if not package_ids:
+                return {}
+            sql += " WHERE package_id IN (%s)" % ", ".join("?" * len(package_ids))
+            params = package_ids
+        relations = {}
+        for row in self.db.query(sql, params):
+            kinds = relations.setdefault(row["package_id"], {kind: [] for kind in PACKAGE_RELATIONS})
+            kinds[row["kind"]].append(row["target"])
+        for kinds in relations.values():
+            for targets in kinds.values():
+                targets.sort(key=nodeset.natural_key)
+        return relations
 
-    def ensure_package(self, name, version=None, summary=None, check_mode=False):
-        """Register a package or update its version and summary; (changed, before, after)."""
-        name = validate.object_name(name, "package")
-        given = {"version": _optional(_text, version), "summary": _optional(_text, summary)}
-        return self._ensure_simple("packages", name, given, given, load=self._package, check_mode=check_mode)
+    @staticmethod
+    def _with_relations(row, relations):
+        """A package row as callers see it: its columns and one list per relation kind."""
+        package = _public(row)
+        kinds = relations.get(row["id"], {})
+        for kind in PACKAGE_RELATIONS:
+            package[kind] = list(kinds.get(kind, []))
+        return package
+
+    def _package(self, name):
+        row = self._row("packages", name)
+        if row is None:
+            return None
+        return self._with_relations(row, self._relations([row["id"]]))
+
+    def get_package(self, name):
+        """One package with its provides, requires and conflicts lists, or None."""
+        return self._package(validate.object_name(name, "package"))
 
     def list_packages(self):
-        """Every registered package, by name."""
-        return _by_name(_public(row) for row in self.db.query("SELECT * FROM packages"))
+        """Every registered package with its relations, by name."""
+        with self.db.transaction(write=False):
+            rows = self.db.query("SELECT * FROM packages")
+            relations = self._relations()
+        return _by_name(self._with_relations(row, relations) for row in rows)
+
+    def ensure_package(
+        self,
+        name,
+        version=None,
+        summary=None,
+        *,
+        provides=None,
+        requires=None,
+        conflicts=None,
+        check_mode=False,
+    ):
+        """Register a package or update it; (changed, before, after).
+
+        provides, requires and conflicts, when given, are the package's exact
+        lists of that kind: names of packages or of capabilities that
+        packages provide.  A conflict that would already hold on a node or an
+        image where both packages are wanted is an OdaConflictError.
+        """
+        name = validate.object_name(name, "package")
+        given = {"version": _optional(_text, version), "summary": _optional(_text, summary)}
+        relations = {}
+        for kind, targets in (("provides", provides), ("requires", requires), ("conflicts", conflicts)):
+            if targets is None:
+                continue
+            relations[kind] = _name_list(targets, "package")
+            if kind != "provides" and name in relations[kind]:
+                verb = "require" if kind == "requires" else "conflict with"
+                raise OdaValidationError("package '%s' cannot %s itself" % (name, verb))
+        with self.db.transaction(dry_run=check_mode):
+            before = self._package(name)
+            values = dict.fromkeys(given) if before is None else {key: before[key] for key in given}
+            values.update((key, value) for key, value in given.items() if value is not None)
+            package_id = self._upsert("packages", self._row("packages", name), name, values)
+            for kind, targets in sorted(relations.items()):
+                self._write_relations(package_id, kind, [] if before is None else before[kind], targets)
+            if "provides" in relations or "conflicts" in relations:
+                self._refuse_conflicts_where_wanted(package_id)
+            after = self._package(name)
+        return before != after, before, after
+
+    def _write_relations(self, package_id, kind, current, targets):
+        for target in sorted(set(current) - set(targets)):
+            self.db.execute(
+                "DELETE FROM package_relations WHERE package_id = ? AND kind = ? AND target = ?",
+                (package_id, kind, target),
+            )
+        for target in targets:
+            if target not in current:
+                self.db.execute(
+                    "INSERT INTO package_relations (package_id, kind, target) VALUES (?, ?, ?)",
+                    (package_id, kind, target),
+                )
+
+    def remove_package(self, name, check_mode=False):
+        """Delete a package with its relations, statuses and configuration; returns changed.
+
+        Refused while a node or an image has it installed or to be installed.
+        """
+
+        def refuse(row):
+            holders = []
+            for where in sorted(_STATUS_TABLES):
+                names = [found["name"] for found in self._wanted_on(where, row["id"])]
+                if names:
+                    holders.append("%ss %s" % (where, nodeset.fold(names)))
+            if holders:
+                raise OdaConflictError(
+                    "package '%s' is still installed or to be installed on %s" % (name, " and ".join(holders))
+                )
+
+        name = validate.object_name(name, "package")
+        return self._remove_simple("packages", name, check_mode, refuse)
+
+    def _status_target(self, node, image):
+        """("node", name) or ("image", name): exactly one of the two must be given."""
+        if (node is None) == (image is None):
+            raise OdaValidationError("a package status belongs to a node or an image: give exactly one")
+        if node is not None:
+            return "node", validate.hostname(node)
+        return "image", validate.object_name(image, "image")
+
+    def set_package_status(self, package, status, *, node=None, image=None, check_mode=False):
+        """Record a package's status on one node or one image; (changed, before, after) as status text.
+
+        status is one of PACKAGE_STATUSES, or None to forget the record
+        (before or after is None where there is no record).  Making a package
+        wanted (should_be_installed or installed) where a package it conflicts
+        with is wanted is an OdaConflictError naming both.
+        """
+        package = validate.object_name(package, "package")
+        where, target = self._status_target(node, image)
+        status = _optional(_choice, status, PACKAGE_STATUSES, "package status")
+        table, column, owner_table = _STATUS_TABLES[where]
+        with self.db.transaction(dry_run=check_mode):
+            package_id = self._id_of("packages", "package", package)
+            target_id = self._id_of(owner_table, where, target)
+            key = (target_id, package_id)
+            row = self.db.query_one(
+                "SELECT status FROM %s WHERE %s = ? AND package_id = ?" % (table, column), key
+            )
+            before = None if row is None else row["status"]
+            if before != status:
+                if status is None:
+                    self.db.execute("DELETE FROM %s WHERE %s = ? AND package_id = ?" % (table, column), key)
+                elif before is None:
+                    self.db.execute(
+                        "INSERT INTO %s (%s, package_id, status) VALUES (?, ?, ?)" % (table, column),
+                        (*key, status),
+                    )
+                else:
+                    self.db.execute(
+                        "UPDATE %s SET status = ? WHERE %s = ? AND package_id = ?" % (table, column),
+                        (status, *key),
+                    )
+                if status in PACKAGE_WANTED:
+                    self._refuse_conflicts_on(where, target_id, target)
+        return before != status, before, status
+
+    def list_package_statuses(self, package=None, nodes=None, image=None):
+        """Package statuses as dicts {package, node, image, status}; one of node and image is None.
+
+        Filters: package (a name), nodes (a node set such as 'node[001-064]'
+        or '@oscar_clients'), image (a name).  nodes alone gives only node
+        records, image alone only image records, both give both.  Sorted by
+        package, then nodes before images, each in natural order.
+        """
+        package = _optional(validate.object_name, package, "package")
+        image = _optional(validate.object_name, image, "image")
+        kinds = [where for where, given in (("node", nodes), ("image", image)) if given is not None]
+        statuses = []
+        with self.db.transaction(write=False):
+            if package is not None:
+                self._id_of("packages", "package", package)
+            if image is not None:
+                self._id_of("images", "image", image)
+            names = None if nodes is None else set(self._expand(nodes))
+            for where in kinds or sorted(_STATUS_TABLES):
+                table, column, owner_table = _STATUS_TABLES[where]
+                sql = (
+                    "SELECT p.name AS package, o.name AS owner, s.status FROM %s s"
+                    " JOIN packages p ON p.id = s.package_id JOIN %s o ON o.id = s.%s"
+                    % (table, owner_table, column)
+                )
+                params = ()
+                if package is not None:
+                    sql, params = sql + " WHERE p.name = ?", (package,)
+                for row in self.db.query(sql, params):
+                    if where == "node" and names is not None and row["owner"] not in names:
+                        continue
+                    if where == "image" and image is not None and row["owner"] != image:
+                        continue
+                    entry = {"package": row["package"], "node": None, "image": None, "status": row["status"]}
+                    entry[where] = row["owner"]
+                    statuses.append(entry)
+        return sorted(
+            statuses,
+            key=lambda entry: (
+                nodeset.natural_key(entry["package"]),
+                entry["node"] is None,
+                nodeset.natural_key(entry["node"] or entry["image"]),
+            ),
+        )
+
+    def _wanted_on(self, where, package_id):
+        """Nodes or images (where) on which a package is wanted: rows {id, name}."""
+        table, column, owner_table = _STATUS_TABLES[where]
+        return self.db.query(
+            "SELECT o.id, o.name FROM %s s JOIN %s o ON o.id = s.%s"
+            " WHERE s.package_id = ? AND s.status IN (?, ?)" % (table, owner_table, column),
+            (package_id, *PACKAGE_WANTED),
+        )
+
+    def _refuse_conflicts_where_wanted(self, package_id):
+        """Check every node and image on which a package is wanted, after its relations changed."""
+        for where in sorted(_STATUS_TABLES):
+            for owner in self._wanted_on(where, package_id):
+                self._refuse_conflicts_on(where, owner["id"], owner["name"])
+
+    def _refuse_conflicts_on(self, where, owner_id, owner):
+        """OdaConflictError when two packages wanted on one node or image conflict."""
+        table, column, _owner_table = _STATUS_TABLES[where]
+        rows = self.db.query(
+            "SELECT p.id, p.name FROM %s s JOIN packages p ON p.id = s.package_id"
+            " WHERE s.%s = ? AND s.status IN (?, ?)" % (table, column),
+            (owner_id, *PACKAGE_WANTED),
+        )
+        if len(rows) < 2:
+            return
+        relations = self._relations(row["id"] for row in rows)
+        wanted = sorted(rows, key=lambda row: nodeset.natural_key(row["name"]))
+        for package in wanted:
+            refused = set(relations.get(package["id"], {}).get("conflicts", ()))
+            for other in wanted:
+                if other["id"] == package["id"]:
+                    continue
+                offered = set(relations.get(other["id"], {}).get("provides", ())) | {other["name"]}
+                clash = sorted(refused & offered, key=nodeset.natural_key)
+                if not clash:
+                    continue
+                if other["name"] in clash:
+                    what = "package '%s'" % other["name"]
+                else:
+                    what = "'%s', which package '%s' provides," % (clash[0], other["name"])
+                raise OdaConflictError(
+                    "package '%s' conflicts with %s on %s %s" % (package["name"], what, where, owner)
+                )
 
     def _config(self, package_id):
         rows = self.db.query(
@@ -831,6 +1202,84 @@ class Oda:
         """Every wizard step in the order first recorded."""
         return [_public(row) for row in self.db.query("SELECT * FROM wizard_steps ORDER BY id")]
 
+    # --- inventory variables -------------------------------------------------
+
+    def _variable_owner(self, scope, owner):
+        """(table, owner column, owner id) of a cluster, group or node; errors name what is unknown."""
+        if scope not in VARIABLE_SCOPES:
+            raise OdaValidationError(
+                "invalid variable scope '%s': expected one of %s" % (scope, ", ".join(VARIABLE_SCOPES))
+            )
+        table, column, owner_table = VARIABLE_SCOPES[scope]
+        check = validate.hostname if scope == "node" else validate.object_name
+        name = check(owner) if scope == "node" else check(owner, scope)
+        return table, column, self._id_of(owner_table, scope, name)
+
+    def _variables_of(self, table, column, owner_id):
+        rows = self.db.query("SELECT var_key, value FROM %s WHERE %s = ?" % (table, column), (owner_id,))
+        return {row["var_key"]: json.loads(row["value"]) for row in rows}
+
+    def get_variables(self, scope, owner):
+        """The variables of a cluster, group or node (scope), as a dict."""
+        return self._variables_of(*self._variable_owner(scope, owner))
+
+    def set_variables(self, scope, owner, values, replace=False, check_mode=False):
+        """Set variables of a cluster, group or node; (changed, before, after) as dicts.
+
+        A value of None removes that variable; replace=True makes values the
+        whole set, removing the others.  Values are stored as JSON.
+        """
+        if not isinstance(values, dict):
+            raise OdaValidationError("invalid variables for %s %s: expected a mapping" % (scope, owner))
+        encoded = {}
+        for key, value in values.items():
+            validate.variable_name(key)
+            try:
+                encoded[key] = None if value is None else json.dumps(value, sort_keys=True)
+            except (TypeError, ValueError):
+                raise OdaValidationError(
+                    "invalid value for variable %s of %s %s: %r cannot be stored as JSON"
+                    % (key, scope, owner, value)
+                ) from None
+        with self.db.transaction(dry_run=check_mode):
+            table, column, owner_id = self._variable_owner(scope, owner)
+            before = self._variables_of(table, column, owner_id)
+            removed = set(before) - set(values) if replace else set()
+            removed |= set(key for key, value in encoded.items() if value is None and key in before)
+            for key in sorted(removed):
+                self.db.execute(
+                    "DELETE FROM %s WHERE %s = ? AND var_key = ?" % (table, column), (owner_id, key)
+                )
+            for key, value in sorted(encoded.items()):
+                if value is None or (key in before and json.dumps(before[key], sort_keys=True) == value):
+                    continue
+                if key in before:
+                    self.db.execute(
+                        "UPDATE %s SET value = ? WHERE %s = ? AND var_key = ?" % (table, column),
+                        (value, owner_id, key),
+                    )
+                else:
+                    self.db.execute(
+                        "INSERT INTO %s (%s, var_key, value) VALUES (?, ?, ?)" % (table, column),
+                        (owner_id, key, value),
+                    )
+            after = self._variables_of(table, column, owner_id)
+        return before != after, before, after
+
+    def all_variables(self):
+        """Every variable, one query per scope: {scope: {owner name: {key: value}}}."""
+        result = {}
+        with self.db.transaction(write=False):
+            for scope, (table, column, owner_table) in VARIABLE_SCOPES.items():
+                rows = self.db.query(
+                    "SELECT o.name AS owner, v.var_key, v.value FROM %s v JOIN %s o ON o.id = v.%s"
+                    % (table, owner_table, column)
+                )
+                found = result[scope] = {}
+                for row in rows:
+                    found.setdefault(row["owner"], {})[row["var_key"]] = json.loads(row["value"])
+        return result
+
 
 def _refuse_repeated_nic_names(node, specs):
     seen = set()
@@ -851,7 +1300,7 @@ def _claim(key, what, owner, *, held, wanted, rewritten):
 
 
 def _client_macs(macs, names):
-    """One normalised MAC per node name (None each when no MACs were given)."""
+    """One normalised MAC (or None) per node name (None each when no MACs were given)."""
     if macs is None:
         return [None] * len(names)
     if isinstance(macs, str) or not isinstance(macs, (list, tuple)):
@@ -861,7 +1310,8 @@ def _client_macs(macs, names):
             "%s given for %s (%s): give one per node, in the same order"
             % (_plural(len(macs), "MAC"), _plural(len(names), "node"), nodeset.fold(names))
         )
-    return [validate.mac_address(mac) for mac in macs]
+    # None leaves that node's MAC as it is: collected later.
+    return [None if mac is None else validate.mac_address(mac) for mac in macs]
 
 
 def _consecutive_addresses(start, names):

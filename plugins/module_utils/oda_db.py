@@ -20,6 +20,18 @@ URLs
 A password may be given in the URL (``mysql://oscar:secret@head/oscar``) or,
 better, as the ``password`` argument, which wins.  Messages only ever show a
 URL with its password replaced by ``***``.
+
+Concurrent writers
+    Writers take turns, on every backend: SQLite's BEGIN IMMEDIATE takes the
+    file's write lock, PostgreSQL's transactions take an advisory lock of the
+    database, and MariaDB's a named lock (GET_LOCK) held until the
+    transaction ends.  ODA's writes are small and few, so one at a time
+    costs nothing that matters, and it rules out what the servers would
+    otherwise do to writers that read, decide, then write: deadlocks,
+    duplicate inserts racing past each other's checks, and MariaDB's
+    DDL-that-commits letting two processes build the same schema.  A writer
+    that waits longer than the timeout gets OdaUnavailableError saying so.
+    Readers never wait.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,7 +39,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import hashlib
 import importlib
+import math
+import os
 import sqlite3
 import time
 
@@ -38,6 +53,13 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
     OdaUnavailableError,
     OdaValidationError,
 )
+
+# Where ODA lives when nothing says otherwise, and the environment variables
+# through which modules, the inventory plugin, the CLI and the testbed all
+# take another database: one setting for every tool.
+DEFAULT_URL = "sqlite:/var/lib/oscar/oda.db"
+URL_ENV = "OSCAR_ODA_URL"
+PASSWORD_ENV = "OSCAR_ODA_PASSWORD"
 
 # Seconds a connection waits: for a server to answer, or for another writer of
 # the same SQLite file to finish its transaction.
@@ -59,6 +81,23 @@ DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}
 # when it tries to upgrade its lock.
 _BEGIN_WRITE = {"sqlite": "BEGIN IMMEDIATE", "mysql": "START TRANSACTION", "postgresql": "BEGIN"}
 _BEGIN_READ = {"sqlite": "BEGIN", "mysql": "START TRANSACTION", "postgresql": "BEGIN"}
+
+# The key of the advisory lock PostgreSQL writers take; advisory locks belong
+# to one database, so one constant serves every ODA database of a server.
+_POSTGRESQL_WRITER_LOCK = 0x0DA0DA
+# MariaDB's named locks are server-wide: the name carries the database's, and
+# names are at most 64 characters.
+_MYSQL_LOCK_NAME_MAX = 64
+
+# MariaDB/MySQL error codes that mean the server or the data cannot be had
+# now (PyMySQL calls bad SQL an OperationalError too, so the code decides):
+# too many connections, access denied, unknown database, shutdown, aborted
+# or killed connections, lock wait timeout, deadlock, idle disconnect.
+_MYSQL_UNAVAILABLE = frozenset(
+    (1040, 1044, 1045, 1049, 1053, 1152, 1153, 1158, 1159, 1160, 1161, 1205, 1213, 1927, 4031)
+)
+# 2000-2999: errors of the client library itself (cannot connect, server gone, lost connection).
+_MYSQL_CLIENT_ERRORS = range(2000, 3000)
 
 # sqlite3.OperationalError covers both "cannot reach the data" and "bad SQL";
 # only the first kind is the database being unavailable, the rest are bugs.
@@ -205,11 +244,13 @@ class Database:
     decides where a transaction begins and ends.
     """
 
-    def __init__(self, connection, dialect, driver, shown_url):
+    def __init__(self, connection, dialect, driver, shown_url, *, timeout=DEFAULT_TIMEOUT, database=None):
         self._connection = connection
         self._dialect = dialect
         self._driver = driver
         self._shown_url = shown_url
+        self._timeout = timeout
+        self._writer_lock = _mysql_lock_name(database) if dialect == "mysql" else None
         self._depth = 0
 
     @classmethod
@@ -220,12 +261,14 @@ class Database:
         if password is not None:
             params["password"] = password
         if dialect == "sqlite":
-            return cls(_connect_sqlite(params["path"], timeout), dialect, sqlite3, shown)
+            return cls(_connect_sqlite(params["path"], timeout), dialect, sqlite3, shown, timeout=timeout)
         if dialect == "mysql":
             driver = _import_driver("pymysql", "mysql")
-            return cls(_connect_mysql(driver, params, timeout), dialect, driver, shown)
-        driver = _import_driver("psycopg", "postgresql")
-        return cls(_connect_postgresql(driver, params, timeout), dialect, driver, shown)
+            connection = _connect_mysql(driver, params, timeout)
+        else:
+            driver = _import_driver("psycopg", "postgresql")
+            connection = _connect_postgresql(driver, params, timeout)
+        return cls(connection, dialect, driver, shown, timeout=timeout, database=params["database"])
 
     @property
     def dialect(self):
@@ -274,26 +317,62 @@ class Database:
         else:
             begin = (_BEGIN_WRITE if write else _BEGIN_READ)[self._dialect]
             commit, rollback = ["COMMIT"], ["ROLLBACK"]
-        self._run(begin)
-        self._depth += 1
+        serialized = write and not self._depth
+        if serialized and self._writer_lock:
+            # Before the transaction begins: its snapshot must come after the
+            # previous writer's commit.
+            self._lock_mysql_writers()
         try:
-            yield self
-        except BaseException:
+            self._run(begin)
+            if serialized and self._dialect == "postgresql":
+                self._lock_postgresql_writers()
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                self._undo(rollback)
+                raise
             self._depth -= 1
-            self._undo(rollback)
-            raise
-        self._depth -= 1
-        if dry_run:
-            self._undo(rollback)
-            return
+            if dry_run:
+                self._undo(rollback)
+                return
+            try:
+                for statement in commit:
+                    self._run(statement)
+            except BaseException:
+                # A COMMIT that fails (a full disk, a lost server) may leave the
+                # transaction open; end it so the connection stays usable.
+                self._undo(rollback)
+                raise
+        finally:
+            if serialized and self._writer_lock:
+                self._release_mysql_writers()
+
+    def _busy(self, detail):
+        return OdaUnavailableError(
+            "database %s is busy: another writer held it for more than %s s (%s); try again"
+            % (self._shown_url, self._timeout, detail)
+        )
+
+    def _lock_mysql_writers(self):
+        """Wait for MariaDB's named writer lock of this database, at most the timeout."""
+        row = self.query_one("SELECT GET_LOCK(?, ?) AS locked", (self._writer_lock, self._timeout))
+        if row["locked"] != 1:
+            raise self._busy("waiting for lock '%s'" % self._writer_lock)
+
+    def _release_mysql_writers(self):
+        # A lost connection has released it already; the error worth reporting is elsewhere.
+        with contextlib.suppress(Exception):
+            self.execute("DO RELEASE_LOCK(?)", (self._writer_lock,))
+
+    def _lock_postgresql_writers(self):
+        """Take PostgreSQL's advisory writer lock for this transaction (lock_timeout bounds the wait)."""
         try:
-            for statement in commit:
-                self._run(statement)
-        except BaseException:
-            # A COMMIT that fails (a full disk, a lost server) may leave the
-            # transaction open; end it so the connection stays usable.
-            self._undo(rollback)
-            raise
+            self.query("SELECT pg_advisory_xact_lock(?) AS locked", (_POSTGRESQL_WRITER_LOCK,))
+        except OdaUnavailableError as error:
+            self._undo(["ROLLBACK"])
+            raise self._busy(str(error).rsplit(": ", 1)[-1]) from None
 
     def _undo(self, statements):
         """Roll back; a failing rollback must not hide the error that caused it."""
@@ -348,11 +427,14 @@ class Database:
             # PyMySQL and psycopg only %-format a statement given parameters;
             # without them the text must go through unchanged.
             arguments = (to_format_markers(sql), params) if params else (sql,)
-        cursor = self._connection.cursor()
+        cursor = None
         try:
+            # Inside: psycopg refuses a cursor at once on a connection it knows is lost.
+            cursor = self._connection.cursor()
             cursor.execute(*arguments)
         except self._driver.Error as error:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
             raise self._translate(error) from None
         return cursor
 
@@ -365,9 +447,28 @@ class Database:
             if any(marker in reason.lower() for marker in _SQLITE_UNAVAILABLE):
                 return OdaUnavailableError("database %s is unavailable: %s" % (self._shown_url, reason))
             return error
+        if self._dialect == "mysql" and not _mysql_unavailable(error):
+            return error
         if isinstance(error, (self._driver.OperationalError, self._driver.InterfaceError)):
             return OdaUnavailableError("database %s is unavailable: %s" % (self._shown_url, reason))
         return error
+
+
+def _mysql_unavailable(error):
+    """True for a PyMySQL error that says the server or the data cannot be had, not that the SQL is wrong."""
+    code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+    if code is None or code == 0:
+        # PyMySQL's own errors without a server code: a closed or broken connection.
+        return True
+    return code in _MYSQL_UNAVAILABLE or code in _MYSQL_CLIENT_ERRORS
+
+
+def _mysql_lock_name(database):
+    """The name of MariaDB's writer lock for a database: server-wide, so it carries the database's."""
+    name = "oda_writer:%s" % database
+    if len(name) > _MYSQL_LOCK_NAME_MAX:
+        name = "oda_writer:%s" % hashlib.sha256(database.encode("utf-8")).hexdigest()[:40]
+    return name
 
 
 def _import_driver(module_name, dialect):
@@ -383,6 +484,7 @@ def _import_driver(module_name, dialect):
 
 def _connect_sqlite(path, timeout):
     """An SQLite connection with foreign keys, WAL and a busy timeout; Unavailable if it cannot open."""
+    _make_parent(path)
     try:
         # isolation_level=None: no implicit transactions; Database.transaction()
         # issues BEGIN IMMEDIATE / COMMIT / ROLLBACK itself.  timeout is SQLite's
@@ -400,6 +502,24 @@ def _connect_sqlite(path, timeout):
         connection.close()
         raise OdaUnavailableError("cannot open SQLite database %s: %s" % (path, error)) from None
     return connection
+
+
+def _make_parent(path):
+    """Create the directory of a new database file, readable by its owner only.
+
+    ODA holds the whole cluster's layout and package settings: nobody but
+    the administrator needs to read it.
+    """
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        try:
+            os.makedirs(parent, mode=0o700)
+        except OSError as error:
+            raise OdaUnavailableError(
+                "cannot create the directory of SQLite database %s: %s" % (path, error.strerror)
+            ) from None
 
 
 def _enable_wal(connection, timeout):
@@ -423,7 +543,8 @@ def _enable_wal(connection, timeout):
 
 def _server_unavailable(dialect, params, error):
     """OdaUnavailableError for a failed server connection: host:port and the reason, no password."""
-    reason = str(error).strip() or error.__class__.__name__
+    # One line: libpq spreads its reasons over several, with tabs.
+    reason = " ".join(str(error).split()) or error.__class__.__name__
     password = params.get("password")
     if password:
         reason = reason.replace(password, "***").replace(quote(password, safe=""), "***")
@@ -442,7 +563,7 @@ def _connect_mysql(driver, params, timeout):
             user=params["user"],
             password=params["password"] or "",
             database=params["database"],
-            connect_timeout=timeout,
+            connect_timeout=max(1, math.ceil(timeout)),
             charset="utf8mb4",
             autocommit=True,
         )
@@ -459,7 +580,10 @@ def _connect_postgresql(driver, params, timeout):
             user=params["user"],
             password=params["password"],
             dbname=params["database"],
-            connect_timeout=int(timeout),
+            # libpq takes whole seconds, and 0 would mean forever.
+            connect_timeout=max(2, math.ceil(timeout)),
+            # A writer waits this long for the writer lock (and any row lock).
+            options="-c lock_timeout=%d" % max(1, int(timeout * 1000)),
             autocommit=True,
         )
     except driver.Error as error:

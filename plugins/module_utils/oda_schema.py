@@ -60,7 +60,14 @@ _TYPES = {
 }
 
 # InnoDB is the MariaDB engine that enforces foreign keys; utf8mb4 is full UTF-8.
-_TABLE_SUFFIX = {"sqlite": "", "mysql": " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4", "postgresql": ""}
+# The binary collation compares text as SQLite and PostgreSQL do: the server's
+# default one is case-insensitive, which would make groups 'GPU' and 'gpu' one
+# name in a UNIQUE column and let a lookup of one find the other.
+_TABLE_SUFFIX = {
+    "sqlite": "",
+    "mysql": " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "postgresql": "",
+}
 
 
 def column(name, kind, *, null=True, unique=False, default=None, references=None, cascade=False):
@@ -287,14 +294,48 @@ def create_statements(dialect, tables):
     return statements
 
 
+def _variables_table(name, owner_column, owner_table):
+    """A table of inventory variables for one kind of owner: one JSON value per key."""
+    return table(
+        name,
+        [
+            _reference(owner_column, owner_table, cascade=True),
+            # Not "key": that is a reserved word in MariaDB.
+            column("var_key", "string", null=False),
+            column("value", "text", null=False),
+        ],
+        primary_key=(owner_column, "var_key"),
+    )
+
+
+# Version 2: variables stored with the cluster, a group or a node, which the
+# inventory plugin hands to Ansible as group and host variables (connection
+# settings, site values), so ODA stays the only place that describes a host.
+TABLES_V2 = (
+    _variables_table("cluster_vars", "cluster_id", "clusters"),
+    _variables_table("group_vars", "group_id", "node_groups"),
+    _variables_table("node_vars", "node_id", "nodes"),
+)
+
+# Every table of the current version, each after the tables it references:
+# what dump, restore and integrity checks walk.
+TABLES = TABLES_V1 + TABLES_V2
+
+
 def _create_version_1(db):
     """Version 1: every table of TABLES_V1."""
     for statement in create_statements(db.dialect, TABLES_V1):
         db.execute(statement)
 
 
+def _add_variables(db):
+    """Version 2: the cluster_vars, group_vars and node_vars tables."""
+    for statement in create_statements(db.dialect, TABLES_V2):
+        db.execute(statement)
+
+
 # MIGRATIONS[i] takes a database from version i to version i + 1.  Append only.
-MIGRATIONS = [_create_version_1]
+MIGRATIONS = [_create_version_1, _add_variables]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -319,8 +360,10 @@ def _refuse_unversioned_tables(db):
 
 
 def _record_version(db, version):
-    db.execute("DELETE FROM schema_version")
-    db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    # One statement when a version is there: on MariaDB the migration's DDL has
+    # committed already, and a reader must never find the table empty.
+    if db.execute("UPDATE schema_version SET version = ?", (version,)) == 0:
+        db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
 
 def ensure_schema(db):
@@ -333,7 +376,13 @@ def ensure_schema(db):
     one upgrades, the others find it done and report no change.
     """
     target = len(MIGRATIONS)
-    version = current_version(db)
+    try:
+        version = current_version(db)
+    except OdaSchemaError:
+        # MariaDB commits each CREATE TABLE at once, so another process
+        # building the schema right now shows a version table still empty.
+        # Look again inside the transaction, which waits for that writer.
+        version = 0
     if version > target:
         raise OdaSchemaError(
             "database %s has schema version %d, newer than this code (version %d); "

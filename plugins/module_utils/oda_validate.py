@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import keyword
 import re
 
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
@@ -17,6 +18,7 @@ _MAC_SEPARATED = re.compile(r"^([0-9A-Fa-f]{2})([:-])([0-9A-Fa-f]{2})(?:\2[0-9A-
 _MAC_DOTTED = re.compile(r"^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$")
 _MAC_BARE = re.compile(r"^[0-9A-Fa-f]{12}$")
 _HOST_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _OBJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
@@ -88,3 +90,13 @@ def object_name(value, kind):
             % (kind, text)
         )
     return text
+
+
+def variable_name(value):
+    """An inventory variable name as Ansible accepts it: a Python identifier, not a keyword."""
+    if not isinstance(value, str) or not _VARIABLE_NAME.match(value) or keyword.iskeyword(value):
+        raise OdaValidationError(
+            "invalid variable name '%s': use letters, digits and underscores, not starting with a digit,"
+            " and not a Python keyword" % (value,)
+        )
+    return value

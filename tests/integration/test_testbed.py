@@ -4,7 +4,7 @@ import json
 import subprocess
 import time
 
-from testbed_helpers import VENV_BIN, ansible_ping, podman_objects
+from testbed_helpers import ODA_INVENTORY, ROOT, VENV_BIN, ansible_ping, oda_env, podman_objects
 
 
 def ssh(cli, name, host, command, *, timeout=30, connect_timeout=5):
@@ -27,25 +27,59 @@ def host_state(cli, name, host):
     return {h["host"]: h["state"] for h in cli.status(name)["hosts"]}[host]
 
 
-def test_every_host_answers_ansible_over_ssh(cli, faults_bed):
+def test_every_host_answers_ansible_over_ssh_through_oscar_inventory(cli, faults_bed):
     status = cli.status(faults_bed)
-    code, answered, problems = ansible_ping(status["inventory"])
+    code, answered, problems = ansible_ping(ODA_INVENTORY, env=oda_env(status["oda"]))
     assert code == 0, problems
     assert answered == {"head", "standby", "node001", "node002", "node003"}
 
 
-def test_inventory_groups_hosts_like_an_oscar_cluster(cli, faults_bed):
-    inventory = cli.status(faults_bed)["inventory"]
-    graph = subprocess.run(
-        [str(VENV_BIN / "ansible-inventory"), "-i", inventory, "--list"],
+def test_the_static_inventory_file_reaches_the_same_hosts(cli, faults_bed):
+    code, answered, problems = ansible_ping(cli.status(faults_bed)["inventory"])
+    assert code == 0, problems
+    assert answered == {"head", "standby", "node001", "node002", "node003"}
+
+
+def _inventory(source, env=None):
+    listing = subprocess.run(
+        [str(VENV_BIN / "ansible-inventory"), "-i", source, "--list"],
         capture_output=True,
         text=True,
         check=True,
+        cwd=ROOT,
+        env=env,
     )
-    groups = json.loads(graph.stdout)
+    return json.loads(listing.stdout)
+
+
+def test_oda_inventory_groups_hosts_like_an_oscar_cluster(cli, faults_bed):
+    status = cli.status(faults_bed)
+    groups = _inventory(ODA_INVENTORY, oda_env(status["oda"]))
     assert groups["oscar_server"]["hosts"] == ["head"]
     assert groups["oscar_standby"]["hosts"] == ["standby"]
     assert groups["oscar_clients"]["hosts"] == ["node001", "node002", "node003"]
+    assert sorted(groups["network_public"]["hosts"]) == ["head", "standby"]
+    node = groups["_meta"]["hostvars"]["node002"]
+    planned = next(h for h in status["hosts"] if h["host"] == "node002")["interfaces"]["private"]
+    assert node["oda_nics"] == [
+        {"name": "eth0", "mac": planned["mac"], "ip": planned["ip"], "network": "private"}
+    ]
+    assert node["oda_state"] == "up"
+    static = _inventory(status["inventory"])["_meta"]["hostvars"]["node002"]
+    assert {key: node[key] for key in static} == static
+
+
+def test_a_testbed_registered_in_a_shared_oda_leaves_it_when_it_goes(cli, faults_bed, tmp_path):
+    url = "sqlite:%s" % (tmp_path / "shared.db")
+    cli("--name", "it-shared", "up", "--nodes", "1", "--oda", url)
+    try:
+        assert cli.status("it-shared")["oda"] == url
+        code, answered, problems = ansible_ping(ODA_INVENTORY, env=oda_env(url))
+        assert (code, answered) == (0, {"head", "node001"}), problems
+    finally:
+        cli("--name", "it-shared", "down")
+    hosts = _inventory(ODA_INVENTORY, oda_env(url))["_meta"]["hostvars"]
+    assert hosts == {}
 
 
 def test_each_host_has_its_own_host_key_checked_strictly(cli, faults_bed):

@@ -56,7 +56,15 @@ def podman_objects(name):
     return found
 
 
-def ansible_ping(inventory, pattern="all", forks=64):
+ODA_INVENTORY = str(ROOT / "oscar_inventory")
+
+
+def oda_env(oda_url):
+    """The environment that points oscar_inventory at a testbed's ODA database."""
+    return dict(os.environ, OSCAR_ODA_URL=oda_url)
+
+
+def ansible_ping(inventory, pattern="all", forks=64, env=None):
     """Run `ansible -m ping`: (exit code, hosts that answered pong, lines about the others)."""
     result = subprocess.run(
         [
@@ -73,6 +81,7 @@ def ansible_ping(inventory, pattern="all", forks=64):
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=env,
         timeout=900,
         check=False,
     )

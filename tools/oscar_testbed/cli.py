@@ -49,6 +49,13 @@ def build_parser():
         help="seconds to wait for the hosts (default: %(default)s)",
     )
     up.add_argument("--rebuild-image", action="store_true", help="rebuild the node image first")
+    up.add_argument(
+        "--oda",
+        metavar="URL",
+        default=None,
+        help="ODA database to register the hosts in, read by oscar_inventory "
+        "(default: $OSCAR_ODA_URL, else a database in the testbed's state directory)",
+    )
 
     verbs.add_parser("down", help="remove every container, network and file of a testbed")
     verbs.add_parser("list", help="list the testbeds on this machine")
@@ -106,6 +113,7 @@ def run(args):
             route_out=args.route_out,
             timeout=args.timeout,
             rebuild_image=args.rebuild_image,
+            oda_url=args.oda,
         )
         print_status(bed)
         return 0
@@ -141,6 +149,7 @@ def print_status(bed, as_json=False):
                 {
                     "name": bed.name,
                     "inventory": bed.inventory_file,
+                    "oda": bed.oda_url(),
                     "ssh_config": bed.ssh_config_file,
                     "identity_file": bed.key_file,
                     "known_hosts": bed.known_hosts_file,

@@ -57,3 +57,9 @@ class NotReadyError(TestbedError):
     """Hosts did not come up (systemd and sshd) within the time allowed."""
 
     exit_code = 9
+
+
+class RegistryError(TestbedError):
+    """The testbed's hosts could not be written to (or removed from) ODA."""
+
+    exit_code = 10

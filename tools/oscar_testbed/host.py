@@ -51,12 +51,25 @@ def ensure_programs(install=True, log=print):
     names = ", ".join(sorted(missing))
     if not install:
         raise PrerequisiteError(f"missing programs: {names} (Debian packages: {' '.join(packages)})")
+    install_debian_packages(packages, f"missing programs: {names}", who="the testbed", log=log)
+    still = missing_programs()
+    if still:
+        raise PrerequisiteError(f"still missing after apt-get install: {', '.join(sorted(still))}")
+    return packages
+
+
+def install_debian_packages(packages, reason, *, who, log=print):
+    """apt-get install packages, non-interactively; PrerequisiteError when that cannot be done.
+
+    reason says why they are needed ("missing programs: ..."); who names the
+    tool that needs them, for the message telling a non-root user what to do.
+    """
     if os.geteuid() != 0 or commands.which("apt-get") is None:
         raise PrerequisiteError(
-            f"missing programs: {names}; install the Debian packages {' '.join(packages)} "
-            "as root (the testbed installs them itself only when run as root on Debian)"
+            f"{reason}; install the Debian packages {' '.join(packages)} "
+            f"as root ({who} installs them itself only when run as root on Debian)"
         )
-    log(f"installing {' '.join(packages)} (missing: {names})")
+    log(f"installing {' '.join(packages)} ({reason})")
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     try:
         commands.run(["apt-get", "update", "-qq"], env=env, timeout=600)
@@ -69,10 +82,6 @@ def ensure_programs(install=True, log=print):
         raise PrerequisiteError(
             f"could not install {' '.join(packages)} with apt-get: {exc.stderr.strip()[-300:]}"
         ) from exc
-    still = missing_programs()
-    if still:
-        raise PrerequisiteError(f"still missing after apt-get install: {', '.join(sorted(still))}")
-    return packages
 
 
 def ensure_inotify_instances(wanted=INOTIFY_WANTED, log=print):

@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 
 import yaml
 
-from oscar_testbed import commands, host, image, layout, sshaccess
+from oscar_testbed import commands, host, image, layout, registry, sshaccess
 from oscar_testbed.errors import (
     CapacityError,
     CommandError,
@@ -158,12 +158,18 @@ class Testbed:
     def up(
         self,
         compute_nodes=4,
+        *,
         standby=False,
         route_out=False,
         timeout=DEFAULT_BOOT_TIMEOUT,
         rebuild_image=False,
+        oda_url=None,
     ):
-        """Create the testbed and wait until every host runs systemd and sshd."""
+        """Create the testbed, wait until every host runs systemd and sshd, and register it in ODA.
+
+        oda_url: the ODA database to register the hosts in (default:
+        registry.default_url, $OSCAR_ODA_URL or the testbed's own file).
+        """
         started = time.monotonic()
         # Check the request before touching anything.
         plan = layout.make_plan(self.name, 0, compute_nodes, standby=standby, route_out=route_out)
@@ -180,7 +186,8 @@ class Testbed:
             slot = self._free_slot()
             plan = layout.make_plan(self.name, slot, compute_nodes, standby=standby, route_out=route_out)
             os.makedirs(self.directory, mode=0o700)
-            self._write_json(self.state_file, plan.to_dict())
+            oda_url = oda_url or registry.default_url(self.directory)
+            self._write_json(self.state_file, dict(plan.to_dict(), oda=oda_url))
             try:
                 for network in plan.networks:
                     self._create_network(network)
@@ -193,6 +200,7 @@ class Testbed:
             self._write_files(plan, known_hosts_lines=[])
             self._start_containers(plan, reference)
             self.wait_ready(plan.hosts, timeout=timeout)
+            registry.register(oda_url, plan, self.access())
         except BaseException:
             self.log(f"bringing testbed '{self.name}' up failed; removing what was made")
             self.down()
@@ -372,44 +380,17 @@ class Testbed:
 
     def inventory(self, plan):
         """An Ansible inventory of the testbed, as a dict."""
-        groups = {"oscar_server": {}, "oscar_standby": {}, "oscar_clients": {}}
-        group_of = {
-            layout.HEAD: "oscar_server",
-            layout.STANDBY: "oscar_standby",
-            layout.COMPUTE: "oscar_clients",
-        }
+        groups = {group: {} for group in registry.GROUP_OF_ROLE.values()}
         for host_plan in plan.hosts:
-            interfaces = {}
-            for position, iface in enumerate(host_plan.interfaces):
-                network = plan.network(iface.network)
-                interfaces[iface.network] = {
-                    # podman names interfaces in the order networks are given.
-                    "device": f"eth{position}",
-                    "ip": iface.ip,
-                    "mac": iface.mac,
-                    "prefix": network.prefixlen,
-                    "network": network.subnet,
-                }
-            groups[group_of[host_plan.role]][host_plan.name] = {
+            groups[registry.GROUP_OF_ROLE[host_plan.role]][host_plan.name] = {
                 "ansible_host": host_plan.management_ip,
                 "oscar_testbed_role": host_plan.role,
                 "oscar_testbed_container": host_plan.container,
-                "oscar_testbed_interfaces": interfaces,
+                "oscar_testbed_interfaces": registry.interfaces_of(plan, host_plan),
             }
         return {
             "all": {
-                "vars": {
-                    "ansible_user": "root",
-                    "ansible_ssh_private_key_file": self.key_file,
-                    "ansible_ssh_common_args": f"-F {self.ssh_config_file}",
-                    "ansible_control_path_dir": self.control_dir,
-                    "ansible_python_interpreter": "/usr/bin/python3",
-                    "oscar_testbed_name": self.name,
-                    "oscar_testbed_networks": {
-                        n.role: {"subnet": n.subnet, "gateway": n.gateway, "internal": n.internal}
-                        for n in plan.networks
-                    },
-                },
+                "vars": registry.cluster_variables(plan, self.access()),
                 "children": {group: {"hosts": members} for group, members in groups.items() if members},
             }
         }
@@ -434,8 +415,36 @@ class Testbed:
         ).stdout.split()
         return containers, networks
 
+    def access(self):
+        """The files through which Ansible reaches the hosts, as ODA records them."""
+        return {
+            "key_file": self.key_file,
+            "ssh_config_file": self.ssh_config_file,
+            "control_dir": self.control_dir,
+        }
+
+    def oda_url(self):
+        """The ODA database this testbed registered its hosts in, or None."""
+        try:
+            with open(self.state_file, encoding="utf-8") as handle:
+                return json.load(handle).get("oda")
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _unregister(self):
+        """Take the hosts out of an ODA outside the state directory (one inside goes with it)."""
+        url = self.oda_url()
+        if not url or url == registry.own_url(self.directory):
+            return None
+        try:
+            registry.unregister(url, self.plan())
+        except TestbedError as error:
+            return error
+        return None
+
     def down(self):
-        """Remove every container, network and file of the testbed."""
+        """Remove every container, network and file of the testbed, and its hosts from ODA."""
+        unregister_error = self._unregister()
         containers, networks = self._labelled_objects()
         if containers:
             commands.podman("rm", "--force", "--time", "0", *containers, timeout=600)
@@ -447,6 +456,8 @@ class Testbed:
         if not (containers or networks or had_files):
             raise UnknownTestbedError(f"no testbed named '{self.name}' (see `testbed list`)")
         self.log(f"testbed '{self.name}' removed: {len(containers)} containers, {len(networks)} networks")
+        if unregister_error is not None:
+            raise unregister_error
         return containers, networks
 
     def _remove_empty_state_root(self):

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -75,3 +77,26 @@ def test_routes_match_the_cluster_design(host, planned, plan):
 def test_head_is_reachable_on_the_private_network(host, plan):
     head_private = plan.host("head").interface("private").ip
     assert host.run(f"ping -n -c 1 -W 2 {head_private}").rc == 0
+
+
+def test_oda_describes_the_host_as_the_testbed_planned_it(host, planned):
+    """The scenario's hosts come from ODA: the testbed registered each one with its NICs."""
+    ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    root = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+    program = os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
+    listing = subprocess.run(
+        [program, "-i", "oscar_inventory", "--list"],
+        cwd=root,
+        env=dict(os.environ, OSCAR_ODA_URL=f"sqlite:{ephemeral}/oda.db"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Strings from ODA come marked as never to be templated: {"__ansible_unsafe": text}.
+    hostvars = json.loads(
+        listing.stdout,
+        object_hook=lambda obj: obj.get("__ansible_unsafe", obj) if set(obj) == {"__ansible_unsafe"} else obj,
+    )["_meta"]["hostvars"][planned.name]
+    macs = sorted(iface.mac for iface in planned.interfaces)
+    assert sorted(hostvars["oda_macs"]) == macs
+    assert hostvars["oda_state"] == "up"

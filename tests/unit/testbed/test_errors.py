@@ -21,6 +21,7 @@ def test_the_module_defines_the_expected_error_classes():
         "TestbedExistsError",
         "CommandError",
         "NotReadyError",
+        "RegistryError",
     }
 
 

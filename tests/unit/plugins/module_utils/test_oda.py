@@ -2,7 +2,6 @@
 
 import ipaddress
 import multiprocessing
-import sqlite3
 
 import pytest
 from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
@@ -11,18 +10,14 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
     OdaNotFoundError,
     OdaValidationError,
 )
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import SCHEMA_VERSION
 
 HEAD_MAC = "02:00:0a:00:00:01"
 
 
 @pytest.fixture
-def path(tmp_path):
-    return tmp_path / "oda.db"
-
-
-@pytest.fixture
-def oda(path):
-    database = Oda.open("sqlite:%s" % path)
+def oda(oda_backend):
+    database = oda_backend.open()
     yield database
     database.close()
 
@@ -40,36 +35,44 @@ def nic(name, mac=None, ip=None, network="cluster"):
     return {"name": name, "mac": mac, "ip": ip, "network": network}
 
 
-def dump(path):
-    """Every row of the database file, as SQL text: equal dumps mean nothing was written."""
-    connection = sqlite3.connect(str(path))
-    try:
-        return list(connection.iterdump())
-    finally:
-        connection.close()
-
-
-def refused(path, error, text, call):
+def refused(backend, error, text, call):
     """call() raises error with text in its message, and the database is unchanged."""
-    before = dump(path)
+    before = backend.dump()
     with pytest.raises(error) as raised:
         call()
     assert text in str(raised.value)
-    assert dump(path) == before
+    assert backend.dump() == before
     return raised.value
 
 
 # --- opening -------------------------------------------------------------------
 
 
-def test_open_creates_the_schema_and_the_defaults_and_reopens_unchanged(path):
-    first = Oda.open("sqlite:%s" % path)
+def test_open_creates_the_schema_and_the_defaults_and_reopens_unchanged(oda_backend):
+    first = oda_backend.open()
     assert [group["name"] for group in first.list_groups()] == ["oscar_clients", "oscar_server"]
     assert first.list_clusters() == [{"name": "oscar", "description": "the default cluster"}]
     first.close()
-    before = dump(path)
-    Oda.open("sqlite:///%s" % str(path).lstrip("/")).close()
-    assert dump(path) == before
+    before = oda_backend.dump()
+    oda_backend.open().close()
+    assert oda_backend.dump() == before
+
+
+def test_open_takes_the_sqlite_url_with_an_empty_authority_too(tmp_path):
+    path = tmp_path / "oda.db"
+    Oda.open("sqlite:%s" % path).close()
+    oda = Oda.open("sqlite:///%s" % str(path).lstrip("/"))
+    assert [cluster["name"] for cluster in oda.list_clusters()] == ["oscar"]
+    oda.close()
+
+
+@pytest.mark.parametrize("oda_backend", ["mariadb", "postgresql"], indirect=True)
+def test_a_server_password_may_come_apart_from_the_url(oda_backend):
+    assert oda_backend.password not in oda_backend.access.url
+    oda = Oda.open(oda_backend.access.url, password=oda_backend.password)
+    assert [cluster["name"] for cluster in oda.list_clusters()] == ["oscar"]
+    assert oda.db.url == oda_backend.access.url
+    oda.close()
 
 
 # --- clusters and networks ---------------------------------------------------
@@ -147,23 +150,23 @@ def test_networks_are_listed_in_natural_order(oda):
         ({"cidr": "10.0.0.0/24", "cluster": "elsewhere"}, OdaNotFoundError, "unknown cluster 'elsewhere'"),
     ],
 )
-def test_bad_network_values_are_refused_and_named(oda, path, kwargs, error, text):
-    refused(path, error, text, lambda: oda.ensure_network("cluster", **kwargs))
+def test_bad_network_values_are_refused_and_named(oda, oda_backend, kwargs, error, text):
+    refused(oda_backend, error, text, lambda: oda.ensure_network("cluster", **kwargs))
 
 
-def test_a_network_cannot_shrink_away_from_its_nics(cluster, path):
+def test_a_network_cannot_shrink_away_from_its_nics(cluster, oda_backend):
     refused(
-        path,
+        oda_backend,
         OdaConflictError,
         "network 'cluster' cannot become 10.0.1.0/24: 1 NIC addresses would lie outside it, on head",
         lambda: cluster.ensure_network("cluster", "10.0.1.0/24", gateway="10.0.1.1"),
     )
 
 
-def test_a_network_in_use_is_not_removed_and_the_users_are_named(cluster, path):
+def test_a_network_in_use_is_not_removed_and_the_users_are_named(cluster, oda_backend):
     cluster.define_clients("node[1-2]", "cluster", "10.0.0.11")
     refused(
-        path,
+        oda_backend,
         OdaConflictError,
         "network 'cluster' is still used by 3 NICs, on head,node[1-2]",
         lambda: cluster.remove_network("cluster"),
@@ -177,16 +180,16 @@ def test_an_unused_network_is_removed_once(oda):
     assert oda.remove_network("spare") is False
 
 
-def test_check_mode_reports_network_changes_and_keeps_nothing(oda, path):
-    before = dump(path)
+def test_check_mode_reports_network_changes_and_keeps_nothing(oda, oda_backend):
+    before = oda_backend.dump()
     assert oda.ensure_network("spare", "10.9.0.0/16", check_mode=True)[0] is True
-    assert dump(path) == before
+    assert oda_backend.dump() == before
     oda.ensure_network("spare", "10.9.0.0/16")
-    before = dump(path)
+    before = oda_backend.dump()
     changed, _before, after = oda.ensure_network("spare", "10.9.0.0/16", mtu=9000, check_mode=True)
     assert (changed, after["mtu"]) == (True, 9000)
     assert oda.remove_network("spare", check_mode=True) is True
-    assert dump(path) == before
+    assert oda_backend.dump() == before
 
 
 # --- groups ------------------------------------------------------------------
@@ -212,21 +215,29 @@ def test_groups_are_ensured_listed_and_removed(cluster):
     assert cluster.get_node("node1")["groups"] == ["oscar_clients"]
 
 
+def test_names_that_differ_in_case_are_different_names_on_every_backend(oda):
+    oda.ensure_group("GPU", description="upper")
+    oda.ensure_group("gpu", description="lower")
+    assert oda.get_group("GPU")["description"] == "upper"
+    assert oda.get_group("gpu")["description"] == "lower"
+    assert oda.get_group("Gpu") is None
+
+
 def test_members_of_an_unknown_group_are_not_found(oda):
     with pytest.raises(OdaNotFoundError, match="unknown group 'nothing'"):
         oda.group_members("nothing")
 
 
-def test_check_mode_keeps_groups_as_they_are(oda, path):
-    before = dump(path)
+def test_check_mode_keeps_groups_as_they_are(oda, oda_backend):
+    before = oda_backend.dump()
     assert oda.ensure_group("gpu", check_mode=True)[0] is True
     assert oda.remove_group("oscar_server", check_mode=True) is True
-    assert dump(path) == before
+    assert oda_backend.dump() == before
 
 
 @pytest.mark.parametrize("name", ["", "-x", "a b", "x/y"])
-def test_bad_group_names_are_refused(oda, path, name):
-    refused(path, OdaValidationError, "invalid group name '%s'" % name, lambda: oda.ensure_group(name))
+def test_bad_group_names_are_refused(oda, oda_backend, name):
+    refused(oda_backend, OdaValidationError, "invalid group name '%s'" % name, lambda: oda.ensure_group(name))
 
 
 # --- images ------------------------------------------------------------------
@@ -250,30 +261,30 @@ def test_images_are_ensured_and_updated(oda):
     assert oda.get_image("other") is None
 
 
-def test_an_image_path_must_be_absolute(oda, path):
+def test_an_image_path_must_be_absolute(oda, oda_backend):
     refused(
-        path,
+        oda_backend,
         OdaValidationError,
         "invalid image path 'images/x': expected an absolute path",
         lambda: oda.ensure_image("x", path="images/x"),
     )
 
 
-def test_an_image_in_use_is_not_removed_and_its_nodes_are_named(cluster, path):
+def test_an_image_in_use_is_not_removed_and_its_nodes_are_named(cluster, oda_backend):
     cluster.define_clients("node[001-003]", "cluster", "10.0.0.11", image="rocky9")
     refused(
-        path,
+        oda_backend,
         OdaConflictError,
         "image 'rocky9' is still used by nodes node[001-003]",
         lambda: cluster.remove_image("rocky9"),
     )
 
 
-def test_an_unused_image_is_removed_once_and_check_mode_keeps_it(oda, path):
+def test_an_unused_image_is_removed_once_and_check_mode_keeps_it(oda, oda_backend):
     oda.ensure_image("old")
-    before = dump(path)
+    before = oda_backend.dump()
     assert oda.remove_image("old", check_mode=True) is True
-    assert dump(path) == before
+    assert oda_backend.dump() == before
     assert oda.remove_image("old") is True
     assert oda.remove_image("old") is False
 
@@ -418,35 +429,35 @@ def test_nodes_belong_to_a_cluster(cluster):
         ({"hostname": "bad_name"}, OdaValidationError, "invalid host name 'bad_name'"),
     ],
 )
-def test_bad_node_values_are_refused_named_and_nothing_is_written(cluster, path, kwargs, error, text):
-    refused(path, error, text, lambda: cluster.ensure_node("node1", **kwargs))
+def test_bad_node_values_are_refused_named_and_nothing_is_written(cluster, oda_backend, kwargs, error, text):
+    refused(oda_backend, error, text, lambda: cluster.ensure_node("node1", **kwargs))
 
 
-def test_an_existing_node_is_not_changed_by_a_refused_update(cluster, path):
+def test_an_existing_node_is_not_changed_by_a_refused_update(cluster, oda_backend):
     cluster.ensure_node(
         "node1", nics=[nic("eth0", "02:00:00:00:00:11", "10.0.0.11")], groups=["oscar_clients"]
     )
     refused(
-        path,
+        oda_backend,
         OdaConflictError,
         "MAC %s is already used by head (eth1)" % HEAD_MAC,
         lambda: cluster.ensure_node("node1", nics=[nic("eth0", HEAD_MAC, "10.0.0.12")], groups=[]),
     )
 
 
-def test_a_bad_node_name_is_refused(oda, path):
-    refused(path, OdaValidationError, "invalid host name 'node_1'", lambda: oda.ensure_node("node_1"))
+def test_a_bad_node_name_is_refused(oda, oda_backend):
+    refused(oda_backend, OdaValidationError, "invalid host name 'node_1'", lambda: oda.ensure_node("node_1"))
 
 
-def test_check_mode_computes_the_node_exactly_and_writes_nothing(cluster, path):
-    before = dump(path)
+def test_check_mode_computes_the_node_exactly_and_writes_nothing(cluster, oda_backend):
+    before = oda_backend.dump()
     changed, old, new = cluster.ensure_node(
         "node1", groups=["oscar_clients"], nics=[nic("eth0", ip="10.0.0.11")], check_mode=True
     )
     assert (changed, old) == (True, None)
     assert new["groups"] == ["oscar_clients"]
     assert new["nics"][0]["ip"] == "10.0.0.11"
-    assert dump(path) == before
+    assert oda_backend.dump() == before
     # The same call for real gives the same answer.
     before_check = cluster.ensure_node(
         "node1", groups=["oscar_clients"], nics=[nic("eth0", ip="10.0.0.11")], check_mode=True
@@ -482,13 +493,13 @@ def test_bad_node_sets_are_refused(cluster, pattern, error, text):
     assert text in str(raised.value)
 
 
-def test_a_removed_node_takes_its_nics_and_memberships_along(cluster, path):
+def test_a_removed_node_takes_its_nics_and_memberships_along(cluster, oda_backend):
     cluster.ensure_node(
         "node1", groups=["oscar_clients"], nics=[nic("eth0", "02:00:00:00:00:11", "10.0.0.11")]
     )
-    before = dump(path)
+    before = oda_backend.dump()
     assert cluster.remove_node("node1", check_mode=True) is True
-    assert dump(path) == before
+    assert oda_backend.dump() == before
     assert cluster.remove_node("node1") is True
     assert cluster.get_node("node1") is None
     assert cluster.group_members("oscar_clients") == []
@@ -497,21 +508,23 @@ def test_a_removed_node_takes_its_nics_and_memberships_along(cluster, path):
     assert cluster.ensure_node("node2", nics=[nic("eth0", "02:00:00:00:00:11", "10.0.0.11")])[0] is True
 
 
-def test_node_states_are_set_checked_and_idempotent(cluster, path):
+def test_node_states_are_set_checked_and_idempotent(cluster, oda_backend):
     cluster.ensure_node("node1")
     changed, before, after = cluster.set_node_state("node1", "installing")
     assert (changed, before["state"], after["state"]) == (True, "defined", "installing")
     assert cluster.set_node_state("node1", "installing")[0] is False
-    snapshot = dump(path)
+    snapshot = oda_backend.dump()
     assert cluster.set_node_state("node1", "up", check_mode=True)[2]["state"] == "up"
-    assert dump(path) == snapshot
+    assert oda_backend.dump() == snapshot
     refused(
-        path,
+        oda_backend,
         OdaValidationError,
         "invalid node state 'booting'",
         lambda: cluster.set_node_state("node1", "booting"),
     )
-    refused(path, OdaNotFoundError, "unknown node 'node9'", lambda: cluster.set_node_state("node9", "up"))
+    refused(
+        oda_backend, OdaNotFoundError, "unknown node 'node9'", lambda: cluster.set_node_state("node9", "up")
+    )
 
 
 # --- define_clients ----------------------------------------------------------
@@ -565,13 +578,13 @@ def test_define_clients_updates_existing_nodes_and_keeps_the_rest_of_them(cluste
     ]
 
 
-def test_check_mode_defines_nothing(cluster, path):
-    before = dump(path)
+def test_check_mode_defines_nothing(cluster, oda_backend):
+    before = oda_backend.dump()
     assert cluster.define_clients("node[1-4]", "cluster", "10.0.0.11", check_mode=True) == (
         True,
         ["node1", "node2", "node3", "node4"],
     )
-    assert dump(path) == before
+    assert oda_backend.dump() == before
 
 
 NODES = ("node[1-3]", "cluster", "10.0.0.11")
@@ -621,16 +634,16 @@ TWO_NODES = ("node[1-2]", "cluster", "10.0.0.11")
         (NODES, {"group": "gpu"}, (OdaNotFoundError, "unknown group 'gpu'")),
     ],
 )
-def test_define_clients_refuses_bad_input_and_writes_nothing(cluster, path, args, kwargs, expected):
+def test_define_clients_refuses_bad_input_and_writes_nothing(cluster, oda_backend, args, kwargs, expected):
     error, text = expected
-    refused(path, error, text, lambda: cluster.define_clients(*args, **kwargs))
+    refused(oda_backend, error, text, lambda: cluster.define_clients(*args, **kwargs))
 
 
-def test_define_clients_is_all_or_nothing_when_one_address_is_taken(cluster, path):
+def test_define_clients_is_all_or_nothing_when_one_address_is_taken(cluster, oda_backend):
     cluster.ensure_node("other", nics=[nic("eth0", ip="10.0.0.14")])
     # node1..node3 would be fine; node4 would take other's address.
     refused(
-        path,
+        oda_backend,
         OdaConflictError,
         "address 10.0.0.14 on network 'cluster' is already used by other (eth0)",
         lambda: cluster.define_clients("node[1-6]", "cluster", "10.0.0.11"),
@@ -646,10 +659,19 @@ def test_packages_are_registered_idempotently(oda):
     assert oda.ensure_package("slurm", version="23.11")[0] is False
     changed, before, after = oda.ensure_package("slurm", version="24.05")
     assert (changed, before["version"], after["version"]) == (True, "23.11", "24.05")
-    assert oda.list_packages() == [{"name": "slurm", "version": "24.05", "summary": "workload manager"}]
+    assert oda.list_packages() == [
+        {
+            "name": "slurm",
+            "version": "24.05",
+            "summary": "workload manager",
+            "provides": [],
+            "requires": [],
+            "conflicts": [],
+        }
+    ]
 
 
-def test_configuration_values_keep_their_type_and_are_idempotent(oda, path):
+def test_configuration_values_keep_their_type_and_are_idempotent(oda, oda_backend):
     oda.ensure_package("slurm")
     partitions = [{"name": "batch", "nodes": "node[001-064]"}]
     assert oda.set_config("slurm", "partitions", partitions) == (True, None, partitions)
@@ -659,19 +681,24 @@ def test_configuration_values_keep_their_type_and_are_idempotent(oda, path):
     assert oda.get_config("slurm") == {"partitions": partitions, "max_time": 3600, "accounting": False}
     assert oda.get_config("slurm", "max_time") == 3600
     assert oda.get_config("slurm", "unset") is None
-    snapshot = dump(path)
+    snapshot = oda_backend.dump()
     assert oda.set_config("slurm", "max_time", 60, check_mode=True) == (True, 3600, 60)
-    assert dump(path) == snapshot
+    assert oda_backend.dump() == snapshot
     assert oda.set_config("slurm", "max_time", None) == (True, 3600, None)
     assert "max_time" not in oda.get_config("slurm")
 
 
-def test_configuration_of_an_unknown_package_or_a_bad_value_is_refused(oda, path):
+def test_configuration_of_an_unknown_package_or_a_bad_value_is_refused(oda, oda_backend):
     oda.ensure_package("slurm")
-    refused(path, OdaNotFoundError, "unknown package 'slurn'", lambda: oda.set_config("slurn", "x", 1))
-    refused(path, OdaValidationError, "cannot be stored as JSON", lambda: oda.set_config("slurm", "x", {1j}))
+    refused(oda_backend, OdaNotFoundError, "unknown package 'slurn'", lambda: oda.set_config("slurn", "x", 1))
     refused(
-        path,
+        oda_backend,
+        OdaValidationError,
+        "cannot be stored as JSON",
+        lambda: oda.set_config("slurm", "x", {1j}),
+    )
+    refused(
+        oda_backend,
         OdaValidationError,
         "invalid configuration key name 'a b'",
         lambda: oda.set_config("slurm", "a b", 1),
@@ -680,21 +707,23 @@ def test_configuration_of_an_unknown_package_or_a_bad_value_is_refused(oda, path
         oda.get_config("slurn")
 
 
-def test_wizard_steps_are_recorded_in_order_and_stamped_on_change(oda, path):
+def test_wizard_steps_are_recorded_in_order_and_stamped_on_change(oda, oda_backend):
     changed, before, after = oda.set_step("select_packages", "done")
     assert (changed, before, after["status"]) == (True, None, "done")
     assert after["updated_at"].endswith("Z")
     assert oda.set_step("select_packages", "done") == (False, after, after)
     oda.set_step("build_image", "running")
-    snapshot = dump(path)
+    snapshot = oda_backend.dump()
     assert oda.set_step("build_image", "failed", check_mode=True)[2]["status"] == "failed"
-    assert dump(path) == snapshot
+    assert oda_backend.dump() == snapshot
     oda.set_step("build_image", "done")
     assert [(s["name"], s["status"]) for s in oda.list_steps()] == [
         ("select_packages", "done"),
         ("build_image", "done"),
     ]
-    refused(path, OdaValidationError, "invalid wizard step status 'ok'", lambda: oda.set_step("x", "ok"))
+    refused(
+        oda_backend, OdaValidationError, "invalid wizard step status 'ok'", lambda: oda.set_step("x", "ok")
+    )
 
 
 # --- check mode everywhere ----------------------------------------------------
@@ -723,14 +752,14 @@ def test_wizard_steps_are_recorded_in_order_and_stamped_on_change(oda, path):
         lambda oda: oda.set_step("build_image", "done"),
     ],
 )
-def test_every_write_in_check_mode_reports_a_change_and_keeps_nothing(cluster, path, write):
+def test_every_write_in_check_mode_reports_a_change_and_keeps_nothing(cluster, oda_backend, write):
     cluster.ensure_network("spare", "10.9.0.0/16")
     cluster.ensure_node("node1", groups=["oscar_clients"], nics=[nic("eth0", ip="10.0.0.11")])
     cluster.ensure_package("slurm", version="23.11")
     cluster.set_config("slurm", "max_time", 3600)
-    before = dump(path)
+    before = oda_backend.dump()
     assert write(_CheckMode(cluster)) is True
-    assert dump(path) == before
+    assert oda_backend.dump() == before
 
 
 class _CheckMode:
@@ -755,10 +784,10 @@ WORKERS = 16
 NODES_PER_WORKER = 8
 
 
-def _add_nodes(path, worker, start):
+def _add_nodes(url, worker, start):
     """One process: open ODA (maybe creating it), then add its own 8 nodes, one transaction each."""
     start.wait()
-    oda = Oda.open("sqlite:%s" % path)
+    oda = Oda.open(url)
     try:
         oda.ensure_network("cluster", "10.0.0.0/16")
         for index in range(NODES_PER_WORKER):
@@ -773,23 +802,25 @@ def _add_nodes(path, worker, start):
         oda.close()
 
 
-def test_sixteen_processes_writing_at_once_lose_nothing(path):
+def test_sixteen_processes_writing_at_once_lose_nothing(oda_backend):
     # fork starts 16 workers fast on a small machine; the parent has no open
-    # connection to inherit.
+    # connection to inherit.  tests/integration/test_oda_concurrency.py runs 64.
     context = multiprocessing.get_context("fork")
     start = context.Barrier(WORKERS)
-    workers = [context.Process(target=_add_nodes, args=(path, worker, start)) for worker in range(WORKERS)]
+    workers = [
+        context.Process(target=_add_nodes, args=(oda_backend.url, worker, start)) for worker in range(WORKERS)
+    ]
     for process in workers:
         process.start()
     for process in workers:
         process.join(60)
     assert [process.exitcode for process in workers] == [0] * WORKERS
-    oda = Oda.open("sqlite:%s" % path)
+    oda = oda_backend.open()
     nodes = oda.list_nodes()
     assert len(nodes) == WORKERS * NODES_PER_WORKER
     assert len({n["nics"][0]["ip"] for n in nodes}) == WORKERS * NODES_PER_WORKER
     assert oda.group_members("oscar_clients") == ["node%03d" % i for i in range(1, 129)]
-    assert oda.db.query_one("PRAGMA integrity_check") == {"integrity_check": "ok"}
-    assert oda.db.query("SELECT version FROM schema_version") == [{"version": 1}]
+    assert oda_backend.integrity_problems() == []
+    assert oda.db.query("SELECT version FROM schema_version") == [{"version": SCHEMA_VERSION}]
     assert [g["name"] for g in oda.list_groups()] == ["oscar_clients", "oscar_server"]
     oda.close()

@@ -1,10 +1,11 @@
 """ODA's connections: URLs, SQLite set-up, transactions that are all or nothing, typed errors."""
 
-import sqlite3
+import socket
 import types
 
 import pytest
 from ansible_collections.oscar.cluster.plugins.module_utils import oda_db
+from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_db import (
     Database,
     mask_url,
@@ -13,17 +14,28 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_db import (
 )
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
     OdaConflictError,
+    OdaError,
     OdaUnavailableError,
     OdaValidationError,
 )
+from oscar_dbservers import servers
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = Database.connect("sqlite:%s" % (tmp_path / "oda.db"))
-    database.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT UNIQUE)")
+def db(oda_backend):
+    """A table t on each backend in turn (see conftest.py); VARCHAR, as servers index no bare TEXT."""
+    database = oda_backend.connect()
+    database.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b VARCHAR(50) UNIQUE)")
     yield database
     database.close()
+
+
+# What each backend's own message says about a duplicate in t.b.
+DUPLICATE = {
+    "sqlite": "UNIQUE constraint failed: t.b",
+    "mysql": "Duplicate entry 'same' for key 'b'",
+    "postgresql": 'duplicate key value violates unique constraint "t_b_key"',
+}
 
 
 def rows(database):
@@ -175,16 +187,25 @@ def test_sqlite_connections_enforce_foreign_keys_in_wal_mode_with_a_busy_timeout
     assert database.query_one("PRAGMA busy_timeout") == {"timeout": 7000}
 
 
+def test_a_new_database_gets_a_parent_directory_only_its_owner_can_read(tmp_path):
+    path = tmp_path / "var" / "lib" / "oscar" / "oda.db"
+    Database.connect("sqlite:%s" % path).close()
+    assert path.exists()
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
 def test_a_relative_sqlite_path_is_relative_to_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Database.connect("sqlite:relative.db").close()
     assert (tmp_path / "relative.db").exists()
 
 
-@pytest.mark.parametrize("kind", ["missing directory", "a directory", "not a database"])
+@pytest.mark.parametrize("kind", ["unwritable directory", "a directory", "not a database"])
 def test_an_sqlite_file_that_cannot_be_opened_is_unavailable_with_path_and_reason(tmp_path, kind):
-    if kind == "missing directory":
-        path, reason = tmp_path / "no" / "such" / "oda.db", "unable to open"
+    if kind == "unwritable directory":
+        # A regular file where the parent directory should be.
+        (tmp_path / "no").write_text("a file")
+        path, reason = tmp_path / "no" / "such" / "oda.db", "cannot create the directory"
     elif kind == "a directory":
         path, reason = tmp_path, "unable to open"
     else:
@@ -199,10 +220,15 @@ def test_an_sqlite_file_that_cannot_be_opened_is_unavailable_with_path_and_reaso
 def test_queries_return_dicts_and_execute_counts_rows(db):
     assert db.execute("INSERT INTO t (a, b) VALUES (?, ?)", (1, "one")) == 1
     db.execute("INSERT INTO t (a, b) VALUES (?, ?)", (2, "two"))
-    assert db.execute("UPDATE t SET b = b || ?", ("!",)) == 2
-    assert rows(db) == [{"a": 1, "b": "one!"}, {"a": 2, "b": "two!"}]
-    assert db.query_one("SELECT b FROM t WHERE a = ?", (2,)) == {"b": "two!"}
+    assert db.execute("UPDATE t SET a = a + ?", (10,)) == 2
+    assert rows(db) == [{"a": 11, "b": "one"}, {"a": 12, "b": "two"}]
+    assert db.query_one("SELECT b FROM t WHERE a = ?", (12,)) == {"b": "two"}
     assert db.query_one("SELECT b FROM t WHERE a = ?", (3,)) is None
+
+
+def test_a_literal_percent_is_kept_beside_parameters(db):
+    db.execute("INSERT INTO t (a, b) VALUES (?, '50%')", (3,))
+    assert db.query("SELECT a FROM t WHERE b LIKE '%0!%' ESCAPE '!' AND a = ?", (3,)) == [{"a": 3}]
 
 
 def test_values_are_parameters_never_sql(db):
@@ -211,12 +237,15 @@ def test_values_are_parameters_never_sql(db):
     assert rows(db) == [{"a": 1, "b": hostile}]
 
 
-def test_a_transaction_commits_when_its_block_ends(db, tmp_path):
+def test_a_transaction_commits_when_its_block_ends_and_reads_its_own_writes_before(db, oda_backend):
+    other = oda_backend.connect()
     with db.transaction():
         db.execute("INSERT INTO t (a, b) VALUES (1, 'one')")
         db.execute("INSERT INTO t (a, b) VALUES (2, 'two')")
-    other = Database.connect("sqlite:%s" % (tmp_path / "oda.db"))
+        assert len(rows(db)) == 2
+        assert rows(other) == []
     assert len(rows(other)) == 2
+    other.close()
 
 
 def test_an_exception_rolls_back_everything_the_transaction_wrote(db):
@@ -233,7 +262,7 @@ def test_a_duplicate_is_a_conflict_and_rolls_back_the_whole_transaction(db):
     with pytest.raises(OdaConflictError) as raised, db.transaction():
         db.execute("INSERT INTO t (a, b) VALUES (1, 'same')")
         db.execute("INSERT INTO t (a, b) VALUES (2, 'same')")
-    assert "UNIQUE constraint failed: t.b" in str(raised.value)
+    assert DUPLICATE[db.dialect] in str(raised.value)
     assert rows(db) == []
     # The connection is usable afterwards.
     db.execute("INSERT INTO t (a, b) VALUES (3, 'three')")
@@ -258,30 +287,133 @@ def test_a_dry_run_computes_for_real_and_keeps_nothing(db):
     assert rows(db) == []
 
 
-def test_bad_sql_is_a_bug_and_is_not_disguised_as_an_oda_error(db):
-    with pytest.raises(sqlite3.OperationalError):
-        db.query("SELECT nothing FROM nowhere")
+@pytest.mark.parametrize("sql", ["SELECT nothing FROM nowhere", "SELECT nothing FROM t", "SELEC 1"])
+def test_bad_sql_is_a_bug_and_is_not_disguised_as_an_oda_error(db, sql):
+    driver = {"sqlite": "sqlite3", "mysql": "pymysql", "postgresql": "psycopg"}[db.dialect]
+    with pytest.raises(Exception) as raised:
+        db.query(sql)
+    assert not isinstance(raised.value, OdaError)
+    assert type(raised.value).__module__.split(".")[0] == driver
+    # The connection stays usable.
+    assert db.query("SELECT a FROM t") == []
 
 
-def test_a_second_writer_waits_for_the_first_and_readers_are_not_blocked(db, tmp_path):
-    path = tmp_path / "oda.db"
-    impatient = Database.connect("sqlite:%s" % path, timeout=0.2)
-    reader = Database.connect("sqlite:%s" % path)
+def test_a_second_writer_waits_for_the_first_and_readers_are_not_blocked(db, oda_backend):
+    impatient = oda_backend.connect(timeout=0.2)
+    reader = oda_backend.connect()
     with db.transaction():
         db.execute("INSERT INTO t (a, b) VALUES (1, 'one')")
-        # BEGIN IMMEDIATE: the second writer queues at BEGIN, then gives up
-        # after its busy timeout; it never half-writes.
+        # Writers take turns (BEGIN IMMEDIATE, or the servers' writer lock):
+        # the second queues before writing anything, then gives up after its
+        # timeout; it never half-writes.
         with pytest.raises(OdaUnavailableError) as raised, impatient.transaction():
             impatient.execute("INSERT INTO t (a, b) VALUES (2, 'two')")
-        assert "database is locked" in str(raised.value)
-        # WAL: a reader sees the last committed state meanwhile.
+        busy = "database is locked" if db.dialect == "sqlite" else "busy: another writer held it"
+        assert busy in str(raised.value)
+        assert oda_backend.password is None or oda_backend.password not in str(raised.value)
+        # A reader sees the last committed state meanwhile.
         assert rows(reader) == []
     assert rows(reader) == [{"a": 1, "b": "one"}]
     with impatient.transaction():
         impatient.execute("INSERT INTO t (a, b) VALUES (2, 'two')")
     assert len(rows(reader)) == 2
+    impatient.close()
+    reader.close()
+
+
+def test_a_writer_lock_is_given_back_when_the_transaction_fails(db, oda_backend):
+    other = oda_backend.connect(timeout=2)
+    with pytest.raises(OdaConflictError), db.transaction():
+        db.execute("INSERT INTO t (a, b) VALUES (1, 'same')")
+        db.execute("INSERT INTO t (a, b) VALUES (2, 'same')")
+    with other.transaction():
+        other.execute("INSERT INTO t (a, b) VALUES (3, 'three')")
+    assert rows(db) == [{"a": 3, "b": "three"}]
+    other.close()
 
 
 def test_table_exists(db):
     assert db.table_exists("t")
     assert not db.table_exists("nodes")
+
+
+# --- servers that cannot be reached --------------------------------------------
+
+SERVER_BACKENDS = ["mariadb", "postgresql"]
+
+# What each server's refusal says, as the message passes it on.
+REFUSALS = {
+    ("mariadb", "wrong port"): "Can't connect to MySQL server on '127.0.0.1'",
+    ("postgresql", "wrong port"): "Connection refused",
+    ("mariadb", "wrong password"): "Access denied for user 'oda'",
+    ("postgresql", "wrong password"): 'password authentication failed for user "oda"',
+    ("mariadb", "unknown database"): "Unknown database 'no_such_database'",
+    ("postgresql", "unknown database"): 'database "no_such_database" does not exist',
+}
+
+
+def _assert_clear_and_secret_free(error, password):
+    """One line that says what failed, no password in it, and no driver traceback behind it."""
+    message = str(error)
+    assert "\n" not in message
+    assert password not in message
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+
+
+@pytest.mark.parametrize("oda_backend", SERVER_BACKENDS, indirect=True)
+@pytest.mark.parametrize("fault", ["wrong port", "wrong password", "unknown database"])
+@pytest.mark.parametrize("password_in", ["argument", "url"])
+def test_an_unreachable_server_is_unavailable_with_a_clear_message(oda_backend, fault, password_in):
+    dialect, params = parse_url(oda_backend.access.url)
+    port, database, password = params["port"], params["database"], oda_backend.password
+    if fault == "wrong port":
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    elif fault == "wrong password":
+        password = "not-" + password
+    else:
+        database = "no_such_database"
+    scheme = oda_backend.name
+    if password_in == "url":
+        url, argument = "%s://oda:%s@127.0.0.1:%d/%s" % (scheme, password, port, database), None
+    else:
+        url, argument = "%s://oda@127.0.0.1:%d/%s" % (scheme, port, database), password
+    with pytest.raises(OdaUnavailableError) as raised:
+        Oda.open(url, password=argument, timeout=5)
+    message = str(raised.value)
+    assert message.startswith(
+        "cannot connect to %s database '%s' at 127.0.0.1:%d: " % (dialect, database, port)
+    )
+    assert REFUSALS[scheme, fault] in message
+    _assert_clear_and_secret_free(raised.value, password)
+
+
+@pytest.mark.parametrize("kind", SERVER_BACKENDS)
+def test_a_server_that_stops_makes_open_and_new_connections_unavailable(kind, tmp_path):
+    server = servers.Server("oda-tests-stopping-%s" % kind)
+    try:
+        server.ensure(kind)
+        access = server.access()
+        db = Database.connect(access.url, password=access.password, timeout=5)
+        db.execute("CREATE TABLE t (a INTEGER)")
+        server.stop()
+        with pytest.raises(OdaUnavailableError) as raised:
+            db.query("SELECT a FROM t")
+        assert raised.value.args[0].startswith("database %s is unavailable: " % access.url)
+        _assert_clear_and_secret_free(raised.value, access.password)
+        with pytest.raises(OdaUnavailableError) as raised, db.transaction():
+            db.execute("INSERT INTO t (a) VALUES (1)")
+        db.close()
+        with pytest.raises(OdaUnavailableError) as raised:
+            Database.connect(access.url, password=access.password, timeout=5)
+        assert "at 127.0.0.1:%d" % server_port(access.url) in str(raised.value)
+        _assert_clear_and_secret_free(raised.value, access.password)
+    finally:
+        if server.exists:
+            server.stop()
+
+
+def server_port(url):
+    return parse_url(url)[1]["port"]

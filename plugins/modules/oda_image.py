@@ -1,0 +1,143 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oscar.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: oda_image
+short_description: Define a node image in ODA
+version_added: 0.1.0
+description:
+  - Create, update or remove a node image in ODA, the cluster database; the image compute nodes
+    are installed from or boot.
+  - This records the image; building it is the work of the image roles.
+author:
+  - oscar.cluster developers (!UNKNOWN)
+extends_documentation_fragment:
+  - oscar.cluster.oda
+attributes:
+  check_mode:
+    description: Reports what would change and writes nothing (the same transaction, rolled back).
+    support: full
+  diff_mode:
+    description: Shows the image before and after the task.
+    support: full
+  action_group:
+    description: Use C(group/oscar.cluster.oda) in C(module_defaults) to set the connection options once.
+    support: full
+    membership:
+      - oscar.cluster.oda
+options:
+  name:
+    description: Name of the image.
+    type: str
+    required: true
+  distro:
+    description: Distribution of the image, such as V(debian-12) or V(rocky-9).
+    type: str
+  arch:
+    description: CPU architecture of the image, such as V(x86_64).
+    type: str
+  path:
+    description: Absolute path of the image's root directory on the head node.
+    type: str
+  state:
+    description:
+      - V(present) creates or updates the image, V(absent) removes it.
+      - An image that nodes still use is not removed; the error names the nodes.
+    type: str
+    choices: [present, absent]
+    default: present
+"""
+
+EXAMPLES = r"""
+- name: Record the compute nodes' image
+  oscar.cluster.oda_image:
+    database: sqlite:/var/lib/oscar/oda.db
+    name: debian12
+    distro: debian-12
+    arch: x86_64
+    path: /var/lib/oscar/images/debian12
+"""
+
+RETURN = r"""
+image:
+  description: The image after the task; null once removed.
+  returned: success
+  type: dict
+  contains:
+    name:
+      description: Name of the image.
+      type: str
+      sample: debian12
+    distro:
+      description: Distribution, or null.
+      type: str
+      sample: debian-12
+    arch:
+      description: CPU architecture, or null.
+      type: str
+      sample: x86_64
+    path:
+      description: Root directory of the image, or null.
+      type: str
+      sample: /var/lib/oscar/images/debian12
+    state:
+      description: Where the image is in its life; a new image is V(defined).
+      type: str
+      sample: defined
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
+    argument_spec,
+    connect,
+    failure,
+    removal,
+    result,
+)
+
+OPTIONS = {
+    "name": {"type": "str", "required": True},
+    "distro": {"type": "str"},
+    "arch": {"type": "str"},
+    "path": {"type": "str"},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+}
+
+
+def run(module):
+    """The module's answer; ODA errors go up to main()."""
+    params = module.params
+    name = params["name"]
+    with connect(module) as oda:
+        if params["state"] == "absent":
+            return removal(module, oda, "image", name, lookup=oda.get_image, remove=oda.remove_image)
+        outcome = oda.ensure_image(
+            name,
+            distro=params["distro"],
+            arch=params["arch"],
+            path=params["path"],
+            check_mode=module.check_mode,
+        )
+    return result(module, "image", name, outcome)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(OPTIONS), supports_check_mode=True)
+    try:
+        answer = run(module)
+    except OdaError as error:
+        module.fail_json(**failure(error))
+    module.exit_json(**answer)
+
+
+if __name__ == "__main__":
+    main()

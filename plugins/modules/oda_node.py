@@ -1,0 +1,294 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oscar.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: oda_node
+short_description: Define one node of the cluster in ODA, with its NICs and groups
+version_added: 0.1.0
+description:
+  - Create, update or remove one node in ODA, the cluster database, with its network interfaces,
+    its groups, its image, its state and its hardware facts.
+  - An option left out keeps the stored value, so a task that does not mention an attribute never
+    changes it.
+  - To define many compute nodes in one task, use M(oscar.cluster.oda_clients).
+author:
+  - oscar.cluster developers (!UNKNOWN)
+extends_documentation_fragment:
+  - oscar.cluster.oda
+attributes:
+  check_mode:
+    description: Reports what would change and writes nothing (the same transaction, rolled back).
+    support: full
+  diff_mode:
+    description: Shows the node, with its NICs and groups, before and after the task.
+    support: full
+  action_group:
+    description: Use C(group/oscar.cluster.oda) in C(module_defaults) to set the connection options once.
+    support: full
+    membership:
+      - oscar.cluster.oda
+options:
+  name:
+    description: Name of the node; a host name, stored in lower case.
+    type: str
+    required: true
+  hostname:
+    description: Host name the node answers to, when it differs from O(name). A new node takes O(name).
+    type: str
+  domain:
+    description: DNS domain of the node. A new node takes the domain of its first NIC's network.
+    type: str
+  image:
+    description:
+      - Name of the image the node boots or is installed from; it must exist
+        (M(oscar.cluster.oda_image)).
+    type: str
+  groups:
+    description:
+      - The node's exact list of groups; each must exist (M(oscar.cluster.oda_group)).
+      - Left out, the node keeps its groups. V([]) takes it out of every group.
+    type: list
+    elements: str
+  nics:
+    description:
+      - The node's exact list of network interfaces. NICs not listed are removed.
+      - A key left out of a NIC keeps that NIC's stored value.
+      - A MAC or an address that another node holds is refused, naming that node.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Interface name, such as V(eth0).
+        type: str
+        required: true
+      mac:
+        description: MAC address, in any usual form; stored as V(aa:bb:cc:dd:ee:ff).
+        type: str
+      ip:
+        description: IP address on O(nics[].network); needs the network.
+        type: str
+      network:
+        description: Name of the network the NIC is on (M(oscar.cluster.oda_network)).
+        type: str
+  node_state:
+    description: Where the node is in its life. A new node starts as V(defined).
+    type: str
+    choices: [defined, installing, up, down, dead]
+  excluded:
+    description:
+      - Keep the node in ODA but out of the working groups of the inventory, so plays do not reach it;
+        for a node under repair, for example.
+    type: bool
+  cpus:
+    description: Number of CPUs, as a hardware fact.
+    type: int
+  memory_mb:
+    description: Memory in MiB, as a hardware fact.
+    type: int
+  arch:
+    description: CPU architecture, such as V(x86_64).
+    type: str
+  cluster:
+    description: Cluster the node belongs to.
+    type: str
+    default: oscar
+  state:
+    description:
+      - V(present) creates or updates the node, V(absent) removes it with its NICs, memberships and
+        package records.
+    type: str
+    choices: [present, absent]
+    default: present
+"""
+
+EXAMPLES = r"""
+- name: Register the head node and a login node
+  module_defaults:
+    group/oscar.cluster.oda:
+      database: sqlite:/var/lib/oscar/oda.db
+  block:
+    - name: The head node
+      oscar.cluster.oda_node:
+        name: head
+        groups: [oscar_server]
+        node_state: up
+        cpus: 16
+        memory_mb: 65536
+        arch: x86_64
+        nics:
+          - name: eth0
+            mac: 02:00:0a:d2:00:0a
+            ip: 10.210.0.10
+            network: public
+          - name: eth1
+            mac: 02:00:0a:d3:00:01
+            ip: 10.211.0.1
+            network: private
+
+    - name: Keep node017 out of the cluster while it is repaired
+      oscar.cluster.oda_node:
+        name: node017
+        excluded: true
+        node_state: down
+
+    - name: Remove a node
+      oscar.cluster.oda_node:
+        name: node099
+        state: absent
+"""
+
+RETURN = r"""
+node:
+  description: The node after the task; null once removed.
+  returned: success
+  type: dict
+  contains:
+    name:
+      description: Name of the node.
+      type: str
+      sample: node001
+    hostname:
+      description: Host name.
+      type: str
+      sample: node001
+    domain:
+      description: DNS domain, or null.
+      type: str
+      sample: cluster.lan
+    cluster:
+      description: Cluster of the node.
+      type: str
+      sample: oscar
+    image:
+      description: Image of the node, or null.
+      type: str
+      sample: rocky9
+    state:
+      description: Life-cycle state of the node.
+      type: str
+      sample: defined
+    excluded:
+      description: Whether the node is kept out of the inventory's working groups.
+      type: bool
+      sample: false
+    cpus:
+      description: Number of CPUs, or null.
+      type: int
+      sample: 16
+    memory_mb:
+      description: Memory in MiB, or null.
+      type: int
+      sample: 65536
+    arch:
+      description: CPU architecture, or null.
+      type: str
+      sample: x86_64
+    groups:
+      description: Names of the node's groups, sorted.
+      type: list
+      elements: str
+      sample: [oscar_clients]
+    nics:
+      description: The node's NICs, in natural order of their names.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: Interface name.
+          type: str
+          sample: eth0
+        mac:
+          description: MAC address, or null until collected.
+          type: str
+          sample: 02:00:0a:d3:00:0b
+        ip:
+          description: IP address, or null.
+          type: str
+          sample: 10.211.0.11
+        network:
+          description: Network name, or null.
+          type: str
+          sample: private
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.oscar.cluster.plugins.module_utils.oda import NODE_STATES
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
+    argument_spec,
+    connect,
+    failure,
+    removal,
+    result,
+)
+
+OPTIONS = {
+    "name": {"type": "str", "required": True},
+    "hostname": {"type": "str"},
+    "domain": {"type": "str"},
+    "image": {"type": "str"},
+    "groups": {"type": "list", "elements": "str"},
+    "nics": {
+        "type": "list",
+        "elements": "dict",
+        "options": {
+            "name": {"type": "str", "required": True},
+            "mac": {"type": "str"},
+            "ip": {"type": "str"},
+            "network": {"type": "str"},
+        },
+    },
+    "node_state": {"type": "str", "choices": list(NODE_STATES)},
+    "excluded": {"type": "bool"},
+    "cpus": {"type": "int"},
+    "memory_mb": {"type": "int"},
+    "arch": {"type": "str"},
+    "cluster": {"type": "str", "default": "oscar"},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+}
+
+
+def run(module):
+    """The module's answer; ODA errors go up to main()."""
+    params = module.params
+    name = params["name"]
+    with connect(module) as oda:
+        if params["state"] == "absent":
+            return removal(module, oda, "node", name, lookup=oda.get_node, remove=oda.remove_node)
+        outcome = oda.ensure_node(
+            name,
+            hostname=params["hostname"],
+            image=params["image"],
+            groups=params["groups"],
+            state=params["node_state"],
+            nics=params["nics"],
+            cluster=params["cluster"],
+            excluded=params["excluded"],
+            domain=params["domain"],
+            cpus=params["cpus"],
+            memory_mb=params["memory_mb"],
+            arch=params["arch"],
+            check_mode=module.check_mode,
+        )
+    return result(module, "node", outcome[2]["name"], outcome)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(OPTIONS), supports_check_mode=True)
+    try:
+        answer = run(module)
+    except OdaError as error:
+        module.fail_json(**failure(error))
+    module.exit_json(**answer)
+
+
+if __name__ == "__main__":
+    main()

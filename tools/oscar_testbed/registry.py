@@ -1,0 +1,155 @@
+"""The testbed's hosts in ODA, the cluster database: what `oscar_inventory` reads.
+
+`testbed up` registers the networks and hosts it made, with the variables
+Ansible needs to reach them (user, key, SSH configuration), so playbooks run
+with `-i oscar_inventory` and nothing else.  `testbed down` takes them out
+again.  Every write goes through the collection's own ODA library, the one the
+modules, the inventory plugin and the `oda` command use.
+"""
+
+import os
+import sys
+
+from . import layout
+from .errors import RegistryError
+
+# The collection's Python packages live under collections/ of the repository.
+_COLLECTIONS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "collections"
+)
+if _COLLECTIONS not in sys.path:
+    sys.path.append(_COLLECTIONS)
+
+from ansible_collections.oscar.cluster.plugins.module_utils import oda_db  # noqa: E402
+from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda  # noqa: E402
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError  # noqa: E402
+
+CLUSTER = "oscar"
+STANDBY_GROUP = "oscar_standby"
+GROUP_OF_ROLE = {layout.HEAD: "oscar_server", layout.STANDBY: STANDBY_GROUP, layout.COMPUTE: "oscar_clients"}
+# The private network's DNS domain, as the head will serve it.
+PRIVATE_DOMAIN = "cluster"
+# Cluster variables the testbed owns; `down` removes exactly these.
+CLUSTER_VARIABLES = (
+    "ansible_user",
+    "ansible_ssh_private_key_file",
+    "ansible_ssh_common_args",
+    "ansible_control_path_dir",
+    "ansible_python_interpreter",
+    "oscar_testbed_name",
+    "oscar_testbed_networks",
+)
+
+
+def own_url(directory):
+    """The database a testbed keeps in its state directory, removed with it."""
+    return "sqlite:%s" % os.path.join(directory, "oda.db")
+
+
+def default_url(directory):
+    """ODA of a testbed: $OSCAR_ODA_URL when set, else a database of its own in its state directory."""
+    return os.environ.get(oda_db.URL_ENV) or own_url(directory)
+
+
+def interfaces_of(plan, host_plan):
+    """The host's interfaces by network role: device, ip, mac, prefix, network."""
+    interfaces = {}
+    for position, iface in enumerate(host_plan.interfaces):
+        network = plan.network(iface.network)
+        interfaces[iface.network] = {
+            # podman names interfaces in the order networks are given.
+            "device": "eth%d" % position,
+            "ip": iface.ip,
+            "mac": iface.mac,
+            "prefix": network.prefixlen,
+            "network": network.subnet,
+        }
+    return interfaces
+
+
+def cluster_variables(plan, access):
+    """What every host needs to be reached: access holds key_file, ssh_config_file, control_dir."""
+    return {
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": access["key_file"],
+        "ansible_ssh_common_args": "-F %s" % access["ssh_config_file"],
+        "ansible_control_path_dir": access["control_dir"],
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "oscar_testbed_name": plan.name,
+        "oscar_testbed_networks": {
+            n.role: {"subnet": n.subnet, "gateway": n.gateway, "internal": n.internal} for n in plan.networks
+        },
+    }
+
+
+def _open(url):
+    try:
+        return Oda.open(url, password=os.environ.get(oda_db.PASSWORD_ENV))
+    except OdaError as error:
+        raise RegistryError("ODA at %s: %s" % (oda_db.mask_url(url), error)) from None
+
+
+def register(url, plan, access):
+    """Write the testbed's networks, hosts and access variables into ODA, all or nothing."""
+    oda = _open(url)
+    try:
+        with oda.db.transaction():
+            for network in plan.networks:
+                oda.ensure_network(
+                    network.role,
+                    network.subnet,
+                    gateway=network.gateway,
+                    domain=PRIVATE_DOMAIN if network.role == "private" else None,
+                    cluster=CLUSTER,
+                )
+            if plan.standby:
+                oda.ensure_group(STANDBY_GROUP, description="the standby head node")
+            for host_plan in plan.hosts:
+                interfaces = interfaces_of(plan, host_plan)
+                nics = [
+                    {"name": nic["device"], "mac": nic["mac"], "ip": nic["ip"], "network": role}
+                    for role, nic in interfaces.items()
+                ]
+                oda.ensure_node(
+                    host_plan.name,
+                    groups=[GROUP_OF_ROLE[host_plan.role]],
+                    nics=nics,
+                    state="up",
+                    cluster=CLUSTER,
+                )
+                oda.set_variables(
+                    "node",
+                    host_plan.name,
+                    {
+                        "oscar_testbed_role": host_plan.role,
+                        "oscar_testbed_container": host_plan.container,
+                        "oscar_testbed_interfaces": interfaces,
+                    },
+                    replace=True,
+                )
+            oda.set_variables("cluster", CLUSTER, cluster_variables(plan, access))
+    except OdaError as error:
+        raise RegistryError("cannot register testbed '%s' in ODA: %s" % (plan.name, error)) from None
+    finally:
+        oda.close()
+
+
+def unregister(url, plan):
+    """Remove the testbed's hosts, its networks once unused, and the variables it set."""
+    oda = _open(url)
+    try:
+        with oda.db.transaction():
+            for host_plan in plan.hosts:
+                oda.remove_node(host_plan.name)
+            for network in plan.networks:
+                if oda.get_network(network.role) is not None and not _network_in_use(oda, network.role):
+                    oda.remove_network(network.role)
+            oda.set_variables("cluster", CLUSTER, dict.fromkeys(CLUSTER_VARIABLES))
+    except OdaError as error:
+        raise RegistryError("cannot remove testbed '%s' from ODA: %s" % (plan.name, error)) from None
+    finally:
+        oda.close()
+
+
+def _network_in_use(oda, name):
+    return any(nic["network"] == name for node in oda.list_nodes() for nic in node["nics"])
