@@ -96,6 +96,16 @@ def _expand_range(expression, body):
     return values
 
 
+def expand_numbers(text):
+    """The numbers of a range list such as '1,3-6' or '0-8/2', in the order given.
+
+    The same syntax as inside brackets; C3's positional ranges use it too.
+    """
+    if text is None or not str(text).strip():
+        raise NodeSetError(text or "", "it is empty")
+    return [int(value) for value in _expand_range(str(text), str(text))]
+
+
 def _expand_pattern(expression, pattern):
     """Expand one term without operators, e.g. rack[1-2]-node[01-04]."""
     pieces = re.split(r"(\[[^\]]*\])", pattern)

@@ -5,6 +5,7 @@ from ansible_collections.oscar.cluster.plugins.module_utils.nodeset import (
     MAX_NODES,
     NodeSetError,
     expand,
+    expand_numbers,
     fold,
     natural_key,
 )
@@ -113,3 +114,19 @@ def test_fold_undoes_expand(expression):
 
 def test_natural_order_puts_two_before_ten():
     assert sorted(["node10", "node2", "node1"], key=natural_key) == ["node1", "node2", "node10"]
+
+
+@pytest.mark.parametrize(
+    "text, numbers",
+    [("0", [0]), ("1,3-6", [1, 3, 4, 5, 6]), ("0-8/4", [0, 4, 8]), ("5,2", [5, 2]), ("007", [7])],
+)
+def test_expand_numbers(text, numbers):
+    assert expand_numbers(text) == numbers
+
+
+@pytest.mark.parametrize(
+    "text, reason", [("", "empty"), ("3-1", "goes backwards"), ("a-2", "'a-2' is not a number")]
+)
+def test_expand_numbers_refuses_bad_ranges(text, reason):
+    with pytest.raises(NodeSetError, match=reason):
+        expand_numbers(text)
