@@ -241,48 +241,59 @@ def run_with_fault(env, fault, *args):
     return subprocess.CompletedProcess(args, process.returncode, stdout, stderr), time.monotonic() - started
 
 
+# The margins are wide on purpose: on a loaded 2-core CI machine a healthy
+# node may take seconds to answer; the per-node timeout (-t) must still only
+# ever catch the node that the fault hit.
+
+
 def test_node_paused_mid_command_times_out_alone(c3env, cli):
-    result, took = run_with_fault(
-        c3env, lambda: cli("--name", BED, "pause", "node002"), "-t", "6", "sleep 2; hostname"
-    )
-    cli("--name", BED, "unpause", "node002")
-    assert took < 15
+    try:
+        result, took = run_with_fault(
+            c3env, lambda: cli("--name", BED, "pause", "node002"), "-t", "12", "sleep 3; hostname"
+        )
+    finally:
+        cli("--name", BED, "unpause", "node002", check=False)
+    assert took < 30
     assert result.returncode == 124
-    assert "cexec: timed out: node002 (no answer within 6 s)" in result.stderr
+    assert "cexec: timed out: node002 (no answer within 12 s)" in result.stderr
     assert "3 ok" in result.stderr
     assert "node001 (1)" in result.stdout and "node004 (1)" in result.stdout
 
 
 def test_node_killed_mid_command_fails_alone_and_comes_back(c3env, cli):
-    result, took = run_with_fault(
-        c3env, lambda: cli("--name", BED, "kill", "node003"), "-t", "8", "sleep 3; hostname"
-    )
-    assert took < 20
-    assert result.returncode != 0
-    assert "3 ok" in result.stderr
-    assert any(
-        line.startswith(("cexec: failed: node003", "cexec: timed out: node003"))
-        for line in result.stderr.splitlines()
-    ), result.stderr
-    down = c3(c3env, "cexec", "--connect-timeout", "3", ":2", "true")
-    assert down.returncode == 255 and "unreachable: node003" in down.stderr
-    cli("--name", BED, "start", "node003")
+    try:
+        result, took = run_with_fault(
+            c3env, lambda: cli("--name", BED, "kill", "node003"), "-t", "20", "sleep 3; hostname"
+        )
+        assert took < 40
+        assert result.returncode != 0
+        assert "3 ok" in result.stderr
+        assert any(
+            line.startswith(("cexec: failed: node003", "cexec: timed out: node003"))
+            for line in result.stderr.splitlines()
+        ), result.stderr
+        down = c3(c3env, "cexec", "--connect-timeout", "3", ":2", "true")
+        assert down.returncode == 255 and "unreachable: node003" in down.stderr
+    finally:
+        cli("--name", BED, "start", "node003", check=False)
     # The daemon's old connection is gone; a new one is made.
     assert "4 ok" in ok(c3(c3env, "cexec", "hostname")).stderr
 
 
 def test_node_cut_off_mid_command_times_out_alone(c3env, cli):
-    result, took = run_with_fault(
-        c3env,
-        lambda: cli("--name", BED, "disconnect", "node001", "--network", "private"),
-        "-t",
-        "6",
-        "sleep 2; hostname",
-    )
-    cli("--name", BED, "reconnect", "node001", "--network", "private")
-    assert took < 15
+    try:
+        result, took = run_with_fault(
+            c3env,
+            lambda: cli("--name", BED, "disconnect", "node001", "--network", "private"),
+            "-t",
+            "12",
+            "sleep 3; hostname",
+        )
+    finally:
+        cli("--name", BED, "reconnect", "node001", "--network", "private", check=False)
+    assert took < 30
     assert result.returncode == 124
-    assert "cexec: timed out: node001 (no answer within 6 s)" in result.stderr
+    assert "cexec: timed out: node001 (no answer within 12 s)" in result.stderr
     assert "3 ok" in result.stderr
     assert "4 ok" in ok(c3(c3env, "cexec", "--connect-timeout", "5", "hostname")).stderr
 
