@@ -20,6 +20,7 @@ import time
 
 from ansible_collections.oscar.cluster.plugins.module_utils import c3_ranges, nodeset, oda_db
 
+from . import sshconfig
 from .model import C3Error, Cluster, Host, Inventory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -108,6 +109,8 @@ def host_from_vars(name, hostvars, default_ssh_args=""):
     except ValueError as error:
         raise C3Error("host '%s': cannot read its ssh arguments: %s" % (name, error)) from None
     host.config, host.keys, options = _read_ssh_words(name, words)
+    if host.config:
+        _apply_ssh_config(name, host)
     if options.get("port"):
         host.port = _port(name, options["port"])
     if options.get("user"):
@@ -130,6 +133,32 @@ def host_from_vars(name, hostvars, default_ssh_args=""):
     if hostvars.get("ansible_ssh_private_key_file"):
         host.keys.insert(0, os.path.expanduser(str(hostvars["ansible_ssh_private_key_file"])))
     return host
+
+
+def _apply_ssh_config(name, host):
+    """Take the host's settings from its -F files now, so that connecting parses nothing.
+
+    OpenSSH's precedence holds: what the command line gives (-i, -p, -l, -o,
+    applied after this) and Ansible's own variables win over the files.
+    """
+    resolved = sshconfig.resolve(host.config, host.address)
+    if resolved is None:
+        return  # asyncssh reads the files itself at connection time
+    host.resolved = True
+    host.address = resolved.get("hostname", host.address)
+    if resolved.get("port"):
+        host.port = _port(name, resolved["port"])
+    if resolved.get("user"):
+        host.user = resolved["user"]
+    host.keys = host.keys + [key for key in resolved["identityfile"] if key not in host.keys]
+    if resolved.get("userknownhostsfile"):
+        host.known_hosts = [os.path.expanduser(p) for p in resolved["userknownhostsfile"].split()]
+    if resolved.get("stricthostkeychecking", "").lower() in ("no", "off", "false"):
+        host.check_host_keys = False
+    if resolved.get("kexalgorithms"):
+        host.kex = resolved["kexalgorithms"]
+    if resolved.get("connecttimeout"):
+        host.connect_timeout = float(resolved["connecttimeout"])
 
 
 # ---- clusters from groups ---------------------------------------------------
@@ -254,7 +283,15 @@ def _read_cache(path, digest):
         return None
     if stored.get("fingerprint") != digest:
         return None
-    return Inventory.from_dict(stored["inventory"])
+    inventory = Inventory.from_dict(stored["inventory"])
+    # Hosts hold settings resolved from ssh_config files: those files must not have changed.
+    if stored.get("ssh_configs") != sshconfig.file_stats(_ssh_configs(inventory)):
+        return None
+    return inventory
+
+
+def _ssh_configs(inventory):
+    return [path for host in inventory.hosts.values() for path in host.config]
 
 
 def _write_cache(path, digest, inventory):
@@ -264,7 +301,14 @@ def _write_cache(path, digest, inventory):
     with tempfile.NamedTemporaryFile(
         "w", dir=directory, prefix=".inventory-", delete=False, encoding="utf-8"
     ) as handle:
-        json.dump({"fingerprint": digest, "inventory": inventory.to_dict()}, handle)
+        json.dump(
+            {
+                "fingerprint": digest,
+                "ssh_configs": sshconfig.file_stats(_ssh_configs(inventory)),
+                "inventory": inventory.to_dict(),
+            },
+            handle,
+        )
     try:
         os.replace(handle.name, path)
     except OSError:

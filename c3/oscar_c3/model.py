@@ -23,6 +23,7 @@ class Host:
     check_host_keys: bool = True
     kex: str | None = None
     connect_timeout: float | None = None
+    resolved: bool = False  # the config files' settings are already in the fields above
 
     def with_user(self, user):
         """The same host, logged in as another user (C3's -l and user@cluster:)."""

@@ -44,7 +44,7 @@ class Pool:
             options["port"] = host.port
         if host.user:
             options["username"] = host.user
-        if host.config:
+        if host.config and not host.resolved:
             options["config"] = list(host.config)
         if host.keys:
             options["client_keys"] = list(host.keys)

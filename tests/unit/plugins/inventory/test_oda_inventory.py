@@ -274,3 +274,20 @@ def test_ansible_doc_documents_the_plugin():
     assert result.returncode == 0, result.stderr
     for option in ("database", "management_network", "unavailable_nodes", "keyed_groups", "cache_plugin"):
         assert option in result.stdout
+
+
+@pytest.mark.parametrize("oda_backend", ["mariadb", "postgresql"], indirect=True)
+def test_the_plugin_reads_a_database_server_with_the_password_from_the_environment(oda_backend, tmp_path):
+    oda = oda_backend.open()
+    try:
+        oda.ensure_network("private", "10.1.0.0/24")
+        oda.define_clients("node[1-3]", "private", "10.1.0.11")
+        oda.set_node_state("node3", "dead")
+    finally:
+        oda.close()
+    source = tmp_path / "server.oda.yml"
+    source.write_text("plugin: oscar.cluster.oda\ndatabase: %s\n" % oda_backend.access.url)
+    data = listing(source, env={"OSCAR_ODA_PASSWORD": oda_backend.password})
+    assert members(data, "oscar_clients") == ["node1", "node2"]
+    assert members(data, "oda_dead") == ["node3"]
+    assert data["_meta"]["hostvars"]["node2"]["ansible_host"] == "10.1.0.12"
