@@ -111,20 +111,9 @@ def host_from_vars(name, hostvars, default_ssh_args=""):
     host.config, host.keys, options = _read_ssh_words(name, words)
     if host.config:
         _apply_ssh_config(name, host)
-    if options.get("port"):
-        host.port = _port(name, options["port"])
-    if options.get("user"):
-        host.user = options["user"]
     if options.get("identityfile"):
-        host.keys.append(os.path.expanduser(options["identityfile"]))
-    if options.get("userknownhostsfile"):
-        host.known_hosts = [os.path.expanduser(p) for p in options["userknownhostsfile"].split()]
-    if options.get("stricthostkeychecking", "").lower() in ("no", "off", "false"):
-        host.check_host_keys = False
-    if options.get("kexalgorithms"):
-        host.kex = options["kexalgorithms"]
-    if options.get("connecttimeout"):
-        host.connect_timeout = float(options["connecttimeout"])
+        options["identityfile"] = [os.path.expanduser(options["identityfile"])]
+    _apply_settings(name, host, options)
     # Ansible's own variables win over ssh arguments, as with ansible-playbook.
     if hostvars.get("ansible_port"):
         host.port = _port(name, hostvars["ansible_port"])
@@ -146,19 +135,24 @@ def _apply_ssh_config(name, host):
         return  # asyncssh reads the files itself at connection time
     host.resolved = True
     host.address = resolved.get("hostname", host.address)
-    if resolved.get("port"):
-        host.port = _port(name, resolved["port"])
-    if resolved.get("user"):
-        host.user = resolved["user"]
-    host.keys = host.keys + [key for key in resolved["identityfile"] if key not in host.keys]
-    if resolved.get("userknownhostsfile"):
-        host.known_hosts = [os.path.expanduser(p) for p in resolved["userknownhostsfile"].split()]
-    if resolved.get("stricthostkeychecking", "").lower() in ("no", "off", "false"):
+    _apply_settings(name, host, resolved)
+
+
+def _apply_settings(name, host, settings):
+    """Apply OpenSSH settings (lower-case keywords) to a host, from -o options or from ssh_config files."""
+    if settings.get("port"):
+        host.port = _port(name, settings["port"])
+    if settings.get("user"):
+        host.user = settings["user"]
+    host.keys = host.keys + [key for key in settings.get("identityfile", ()) if key not in host.keys]
+    if settings.get("userknownhostsfile"):
+        host.known_hosts = [os.path.expanduser(p) for p in settings["userknownhostsfile"].split()]
+    if settings.get("stricthostkeychecking", "").lower() in ("no", "off", "false"):
         host.check_host_keys = False
-    if resolved.get("kexalgorithms"):
-        host.kex = resolved["kexalgorithms"]
-    if resolved.get("connecttimeout"):
-        host.connect_timeout = float(resolved["connecttimeout"])
+    if settings.get("kexalgorithms"):
+        host.kex = settings["kexalgorithms"]
+    if settings.get("connecttimeout"):
+        host.connect_timeout = float(settings["connecttimeout"])
 
 
 # ---- clusters from groups ---------------------------------------------------

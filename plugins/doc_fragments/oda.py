@@ -12,6 +12,12 @@ class ModuleDocFragment(object):
     # holds the matching argument spec).  Set them once for a whole play with
     # module_defaults and the action group oscar.cluster.oda.
     DOCUMENTATION = r"""
+attributes:
+  action_group:
+    description: Use C(group/oscar.cluster.oda) in C(module_defaults) to set the connection options once.
+    support: full
+    membership:
+      - oscar.cluster.oda
 options:
   database:
     description:

@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import argparse
 import json
+import operator
 import os
 import sys
 import tempfile
@@ -206,75 +207,34 @@ def _nics_text(node):
     return "; ".join(" ".join(_cell(nic[key]) for key in ("name", "ip", "mac")) for nic in node["nics"])
 
 
-NODE_COLUMNS = [
-    ("NAME", lambda node: node["name"]),
-    ("STATE", lambda node: node["state"]),
-    ("EXCLUDED", lambda node: node["excluded"]),
-    ("IMAGE", lambda node: node["image"]),
-    ("GROUPS", lambda node: node["groups"]),
-    ("NICS (name ip mac)", _nics_text),
-]
-MAC_COLUMNS = [
-    ("NODE", lambda row: row["node"]),
-    ("NIC", lambda row: row["nic"]),
-    ("MAC", lambda row: row["mac"]),
-    ("IP", lambda row: row["ip"]),
-    ("NETWORK", lambda row: row["network"]),
-]
+def _fields(*keys):
+    """Columns that show a key of each row as it is, headed by the key in capitals."""
+    return [(key.upper(), operator.itemgetter(key)) for key in keys]
+
+
+NODE_COLUMNS = [*_fields("name", "state", "excluded", "image", "groups"), ("NICS (name ip mac)", _nics_text)]
+MAC_COLUMNS = _fields("node", "nic", "mac", "ip", "network")
 NETWORK_COLUMNS = [
-    ("NAME", lambda net: net["name"]),
-    ("CIDR", lambda net: net["cidr"]),
-    ("GATEWAY", lambda net: net["gateway"]),
-    ("DOMAIN", lambda net: net["domain"]),
+    *_fields("name", "cidr", "gateway", "domain"),
     ("DHCP", lambda net: "%s-%s" % (net["dhcp_start"], net["dhcp_end"]) if net["dhcp_start"] else None),
-    ("MTU", lambda net: net["mtu"]),
-    ("CLUSTER", lambda net: net["cluster"]),
+    *_fields("mtu", "cluster"),
 ]
 GROUP_COLUMNS = [
-    ("NAME", lambda group: group["name"]),
+    ("NAME", operator.itemgetter("name")),
     ("NODES", lambda group: len(group["members"])),
     ("MEMBERS", lambda group: nodeset.fold(group["members"]) if group["members"] else None),
-    ("DESCRIPTION", lambda group: group["description"]),
+    ("DESCRIPTION", operator.itemgetter("description")),
 ]
-IMAGE_COLUMNS = [
-    ("NAME", lambda image: image["name"]),
-    ("STATE", lambda image: image["state"]),
-    ("DISTRO", lambda image: image["distro"]),
-    ("ARCH", lambda image: image["arch"]),
-    ("PATH", lambda image: image["path"]),
-]
-CLUSTER_COLUMNS = [
-    ("NAME", lambda cluster: cluster["name"]),
-    ("DESCRIPTION", lambda cluster: cluster["description"]),
-]
-PACKAGE_COLUMNS = [
-    ("NAME", lambda package: package["name"]),
-    ("VERSION", lambda package: package["version"]),
-    ("REQUIRES", lambda package: package["requires"]),
-    ("CONFLICTS", lambda package: package["conflicts"]),
-    ("SUMMARY", lambda package: package["summary"]),
-]
-STEP_COLUMNS = [
-    ("NAME", lambda step: step["name"]),
-    ("STATUS", lambda step: step["status"]),
-    ("UPDATED", lambda step: step["updated_at"]),
-]
-TABLE_COLUMNS = [("TABLE", lambda row: row["table"]), ("ROWS", lambda row: row["rows"])]
-FIELD_COLUMNS = [
-    ("COLUMN", lambda row: row["column"]),
-    ("TYPE", lambda row: row["type"]),
-    ("NULL", lambda row: row["null"]),
-    ("KEY", lambda row: row["key"]),
-    ("REFERENCES", lambda row: row["references"]),
-]
+IMAGE_COLUMNS = _fields("name", "state", "distro", "arch", "path")
+CLUSTER_COLUMNS = _fields("name", "description")
+PACKAGE_COLUMNS = _fields("name", "version", "requires", "conflicts", "summary")
+STEP_COLUMNS = [*_fields("name", "status"), ("UPDATED", operator.itemgetter("updated_at"))]
+TABLE_COLUMNS = _fields("table", "rows")
+FIELD_COLUMNS = _fields("column", "type", "null", "key", "references")
 
 
 def _status_columns(kind):
-    return [
-        (kind.upper(), lambda row: row[kind]),
-        ("PACKAGE", lambda row: row["package"]),
-        ("STATUS", lambda row: row["status"]),
-    ]
+    return _fields(kind, "package", "status")
 
 
 # --- verbs: the database -------------------------------------------------------

@@ -33,11 +33,6 @@ attributes:
   diff_mode:
     description: Shows every node that changes, before and after the task.
     support: full
-  action_group:
-    description: Use C(group/oscar.cluster.oda) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - oscar.cluster.oda
 options:
   names:
     description:

@@ -29,11 +29,6 @@ attributes:
   diff_mode:
     description: Changes nothing, so it has no diff.
     support: N/A
-  action_group:
-    description: Use C(group/oscar.cluster.oda) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - oscar.cluster.oda
 options:
   query:
     description: What to ask; the answer comes back under the key of the same name.

@@ -29,11 +29,6 @@ attributes:
   diff_mode:
     description: Shows the node, with its NICs and groups, before and after the task.
     support: full
-  action_group:
-    description: Use C(group/oscar.cluster.oda) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - oscar.cluster.oda
 options:
   name:
     description: Name of the node; a host name, stored in lower case.

@@ -32,11 +32,6 @@ attributes:
   diff_mode:
     description: Shows the package, with its statuses, before and after the task.
     support: full
-  action_group:
-    description: Use C(group/oscar.cluster.oda) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - oscar.cluster.oda
 options:
   name:
     description: Name of the package.

@@ -27,11 +27,6 @@ attributes:
   diff_mode:
     description: Shows the step before and after the task.
     support: full
-  action_group:
-    description: Use C(group/oscar.cluster.oda) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - oscar.cluster.oda
 options:
   name:
     description: Name of the step, such as V(survey) or V(build_image).

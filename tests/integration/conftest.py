@@ -7,6 +7,7 @@ teardown is itself checked.
 """
 
 import pytest
+from oscar_dbservers import testing
 from testbed_helpers import Cli, podman_objects
 
 
@@ -28,3 +29,31 @@ def faults_bed(cli):
     yield name
     cli("--name", name, "down", check=False)
     assert podman_objects(name) == [], "testbed objects left behind"
+
+
+@pytest.fixture(scope="session")
+def test_databases():
+    """ODA's test database servers, started once (oscar_dbservers) and reused."""
+    databases = testing.TestDatabases()
+    yield databases
+    databases.drop_finished()
+
+
+@pytest.fixture(params=testing.BACKENDS)
+def database_access(request, test_databases, tmp_path):
+    """A new database that nobody has opened yet, on each backend in turn (or those a test names).
+
+    A server that cannot start fails the test with the reason; it is never skipped.
+    """
+    try:
+        access = test_databases.create(request.param, str(tmp_path), prefix="oda_it")
+    except testing.BackendUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield access
+    test_databases.done(access)
+
+
+@pytest.fixture
+def database_url(database_access):
+    """The URL of database_access with its password written in."""
+    return testing.url_with_password(database_access)

@@ -15,8 +15,6 @@ import time
 import traceback
 from pathlib import Path
 
-import pytest
-
 COLLECTIONS = Path(__file__).resolve().parents[2] / "collections"
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
@@ -30,27 +28,6 @@ WRITERS = 64
 CLIENTS_PER_WRITER = 4  # defined together with define_clients, one transaction
 # ...and one node more per writer with ensure_node, with a NIC on each network.
 JOIN_TIMEOUT = 300
-
-
-@pytest.fixture(scope="module")
-def test_databases():
-    databases = testing.TestDatabases()
-    yield databases
-    databases.drop_finished()
-
-
-@pytest.fixture(params=testing.BACKENDS)
-def database_url(request, test_databases, tmp_path):
-    """The URL (password included) of a new database that nobody has opened yet."""
-    unavailable = None
-    try:
-        access = test_databases.create(request.param, str(tmp_path), prefix="oda_race")
-    except testing.BackendUnavailable as exc:
-        unavailable = str(exc)
-    if unavailable:
-        pytest.fail(unavailable, pytrace=False)
-    yield testing.url_with_password(access)
-    test_databases.done(access)
 
 
 def _mac(address):

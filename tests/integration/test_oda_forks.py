@@ -15,8 +15,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS = ROOT / "collections"
 if str(COLLECTIONS) not in sys.path:
@@ -45,20 +43,6 @@ PLAYBOOK = textwrap.dedent(
                 mac: "02:00:0a:1e:00:{{ '%02x' | format(fork_number | int + 10) }}"
     """
 )
-
-
-@pytest.fixture(scope="module")
-def test_databases():
-    return testing.TestDatabases()
-
-
-@pytest.fixture(params=testing.BACKENDS)
-def database_url(request, test_databases, tmp_path):
-    try:
-        with test_databases.fresh(request.param, str(tmp_path), prefix="oda_forks") as access:
-            yield testing.url_with_password(access)
-    except testing.BackendUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 def _inventory(directory):

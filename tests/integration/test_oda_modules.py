@@ -227,51 +227,40 @@ def test_an_ad_hoc_task_fails_with_the_message_and_the_database_from_the_environ
     assert dump(cluster_copy) == before
 
 
-@pytest.fixture(scope="module")
-def server_databases():
+@pytest.mark.parametrize("database_access", ["mariadb", "postgresql"], indirect=True)
+def test_every_module_works_the_same_on_a_database_server(database_access, leases):
+    """The cluster playbook on a real server, the password only in OSCAR_ODA_PASSWORD; then a rerun."""
     from oscar_dbservers import testing
 
-    return testing
+    access = database_access
+    env = ansible_env(OSCAR_ODA_PASSWORD=access.password)
+    command = [
+        str(ANSIBLE_PLAYBOOK),
+        "-i",
+        str(PLAYBOOKS / "inventory" / "localhost.yml"),
+        "-e",
+        "oda_database=%s" % access.url,
+        "-e",
+        "oda_leases=%s" % leases,
+        str(PLAYBOOKS / "oda_cluster.yml"),
+    ]
+    recaps = []
+    for _run in range(2):
+        done = subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        assert access.password not in done.stdout + done.stderr
+        recaps.append({k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", RECAP.findall(done.stdout)[0])})
+    assert [(recap["failed"], recap["changed"]) for recap in recaps] == [(0, 13), (0, 0)]
+    collections = str(ROOT / "collections")
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
 
-
-@pytest.mark.parametrize("backend", ["mariadb", "postgresql"])
-def test_every_module_works_the_same_on_a_database_server(backend, server_databases, leases, tmp_path):
-    """The cluster playbook on a real server, the password only in OSCAR_ODA_PASSWORD; then a rerun."""
-    databases = server_databases.TestDatabases()
+    oda = Oda.open(access.url, password=access.password)
     try:
-        with databases.fresh(backend, str(tmp_path), prefix="oda_modules") as access:
-            env = ansible_env(OSCAR_ODA_PASSWORD=access.password)
-            command = [
-                str(ANSIBLE_PLAYBOOK),
-                "-i",
-                str(PLAYBOOKS / "inventory" / "localhost.yml"),
-                "-e",
-                "oda_database=%s" % access.url,
-                "-e",
-                "oda_leases=%s" % leases,
-                str(PLAYBOOKS / "oda_cluster.yml"),
-            ]
-            recaps = []
-            for _run in range(2):
-                done = subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True)
-                assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-                assert access.password not in done.stdout + done.stderr
-                recaps.append(
-                    {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", RECAP.findall(done.stdout)[0])}
-                )
-            assert [(recap["failed"], recap["changed"]) for recap in recaps] == [(0, 13), (0, 0)]
-            collections = str(ROOT / "collections")
-            if collections not in sys.path:
-                sys.path.insert(0, collections)
-            from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
-
-            oda = Oda.open(access.url, password=access.password)
-            try:
-                assert oda.group_members("gpu") == ["gpu01", "gpu02"]
-                assert oda.get_node("node001")["nics"][0]["mac"] == "02:00:0a:d3:00:0b"
-                assert oda.get_config("slurm", "max_time") == 3600
-                assert server_databases.integrity_problems(oda.db) == []
-            finally:
-                oda.close()
-    except server_databases.BackendUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+        assert oda.group_members("gpu") == ["gpu01", "gpu02"]
+        assert oda.get_node("node001")["nics"][0]["mac"] == "02:00:0a:d3:00:0b"
+        assert oda.get_config("slurm", "max_time") == 3600
+        assert testing.integrity_problems(oda.db) == []
+    finally:
+        oda.close()
