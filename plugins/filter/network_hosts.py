@@ -1,0 +1,33 @@
+# -*- coding: utf-8 -*-
+# Copyright: oscar.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.oscar.cluster.plugins.module_utils.cluster_hosts import network_hosts
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
+
+
+def _plain(value):
+    """Inventory and hostvars values as plain lists, dicts and strings."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return dict((str(key), _plain(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def network_hosts_filter(hosts, network, head):
+    """The checked table of the hosts' NICs on network; a bad value fails the task, naming the node."""
+    try:
+        return network_hosts(_plain(hosts), _plain(network), head)
+    except OdaError as error:
+        raise AnsibleFilterError(str(error)) from None
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"network_hosts": network_hosts_filter}
