@@ -8,7 +8,7 @@ import time
 import pytest
 import testinfra
 
-from oscar_testbed.testbed import Testbed
+from oscar_testbed.molecule import scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "clients")
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
@@ -27,7 +27,7 @@ def node():
 
 @pytest.fixture(scope="module")
 def head_ip():
-    return Testbed(f"mol-{SCENARIO.lower().replace('_', '-')}").plan().host("head").interface("private").ip
+    return scenario_testbed(SCENARIO).plan().host("head").interface("private").ip
 
 
 def test_chrony_runs_and_starts_at_boot(node):

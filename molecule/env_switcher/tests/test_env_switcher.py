@@ -12,7 +12,7 @@ import shlex
 import pytest
 import testinfra
 
-from oscar_testbed.testbed import Testbed
+from oscar_testbed.molecule import scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "env_switcher")
 INVENTORY = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory", "ansible_inventory.yml")
@@ -40,7 +40,7 @@ def head():
 
 @pytest.fixture(scope="module")
 def node_address():
-    return Testbed(f"mol-{SCENARIO.lower().replace('_', '-')}").plan().host("node001").interface("private").ip
+    return scenario_testbed(SCENARIO).plan().host("node001").interface("private").ip
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import testinfra
 from oscar_c3 import conf
 from probes import DISCOVER_SCRIPT
 
-from oscar_testbed.testbed import Testbed
+from oscar_testbed.molecule import scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "server")
 INVENTORY = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory", "ansible_inventory.yml")
@@ -35,7 +35,7 @@ def connect(name):
 
 @pytest.fixture(scope="module")
 def plan():
-    return Testbed(f"mol-{SCENARIO.lower().replace('_', '-')}").plan()
+    return scenario_testbed(SCENARIO).plan()
 
 
 @pytest.fixture(scope="module")
