@@ -24,7 +24,7 @@ ansible/cexec (and the same for the copies).
 Prerequisites (installed here when missing): pdsh from Debian; pdcp also has to
 run on the nodes, so its files are pushed there from this machine's package.
 
-Run: .venv/bin/python benchmarks/c3_fanout.py [--sizes 8,32,64] [--repeat 5]
+Run: .venv/bin/python benchmarks/c3_fanout.py [--sizes 8,32,64] [--repeat 5] [--testbed c3-bench]
 Results: benchmarks/results/c3-fanout.{json,md}
 """
 
@@ -94,8 +94,9 @@ def prerequisites():
 class Bench:
     """One testbed of `size` nodes and the commands of every tool against it."""
 
-    def __init__(self, size, work):
+    def __init__(self, size, work, name=BED):
         self.size = size
+        self.name = name
         self.work = Path(work)
         self.state = self.work / "state"
         self.testbed_env = dict(os.environ, OSCAR_TESTBED_STATE=str(self.state))
@@ -103,7 +104,9 @@ class Bench:
         self.nodes = "node[001-%03d]" % size
 
     def testbed(self, *args, check=True):
-        return run([str(ROOT / "tools" / "testbed"), "--name", BED, *args], env=self.testbed_env, check=check)
+        return run(
+            [str(ROOT / "tools" / "testbed"), "--name", self.name, *args], env=self.testbed_env, check=check
+        )
 
     def up(self):
         self.testbed("up", "--nodes", str(self.size))
@@ -319,6 +322,7 @@ def main():
     )
     parser.add_argument("--repeat", type=int, default=5, help="runs of each tool per size (default: 5)")
     parser.add_argument("--output", default=str(RESULTS), help="directory of c3-fanout.json and .md")
+    parser.add_argument("--testbed", default=BED, help="name of the testbed brought up (default: %s)" % BED)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if any(not 1 <= s <= 64 for s in sizes) or args.repeat < 1:
@@ -327,7 +331,7 @@ def main():
     times = {}
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="c3-bench-") as work:
-            bench = Bench(size, work)
+            bench = Bench(size, work, args.testbed)
             try:
                 print("c3_fanout: %d nodes: bringing the testbed up" % size, flush=True)
                 bench.up()

@@ -2,6 +2,11 @@
 
 import sys
 
-from .cli import main
+from . import mux
+
+# Before anything else is imported: a cold run's daemon starts while this process reads the inventory.
+mux.prestart(sys.argv[1:])
+
+from .cli import main  # noqa: E402
 
 sys.exit(main())

@@ -9,11 +9,11 @@ import sys
 
 from ansible_collections.oscar.cluster.plugins.module_utils import c3_ranges, nodeset
 
-from . import conf, gather, inventory
+from . import conf, gather, inventory, mux
 from .gather import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .model import C3Error
 
-COMMANDS = ("cexec", "cexecs", "cpush", "cget", "crm", "ckill", "cshutdown", "clist", "cname", "cnum")
+COMMANDS = (*mux.NODE_COMMANDS, "clist", "cname", "cnum")
 DEFAULT_FANOUT = 64
 DEFAULT_CONNECT_TIMEOUT = 10.0
 _USER = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
@@ -443,14 +443,10 @@ def select_targets(inv, args, definitions):
 def _persist_seconds(args):
     if args.persist is not None:
         return args.persist
-    value = os.environ.get("OSCAR_C3_PERSIST", "")
-    if value:
-        if not value.isdigit():
-            raise C3Error("OSCAR_C3_PERSIST='%s' is not a whole number of seconds" % value)
-        return int(value)
-    from .mux import DEFAULT_PERSIST  # noqa: PLC0415
-
-    return DEFAULT_PERSIST
+    try:
+        return mux.persist_from_environment()
+    except ValueError as error:
+        raise C3Error(str(error)) from None
 
 
 def _confirm(prog, what, targets):
@@ -487,8 +483,6 @@ def _dry_run(prog, what, targets, skipped):
 
 def execute(prog, args, targets, skipped, job, *, what, serial=False, pipe=False):
     """Run a job on the targets and print as the options say; returns the exit status."""
-    from . import mux  # noqa: PLC0415
-
     if args.dryrun:
         return _dry_run(prog, what, targets, skipped)
     if getattr(args, "interactive", False) and not _confirm(prog, what, targets):
@@ -839,10 +833,10 @@ def run_command(command, argv):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "mux":
-        from . import mux  # noqa: PLC0415
-
         mux_parser = Parser(prog="oscar_c3 mux", description="The per-user daemon holding SSH connections.")
-        mux_parser.add_argument("--persist", type=_persist, default=300, help="idle seconds before it exits")
+        mux_parser.add_argument(
+            "--persist", type=_persist, default=mux.DEFAULT_PERSIST, help="idle seconds before it exits"
+        )
         mux_parser.add_argument("--stop", action="store_true", help="stop the running daemon")
         mux_args = mux_parser.parse_args(argv[1:])
         if mux_args.stop:

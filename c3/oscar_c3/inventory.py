@@ -15,18 +15,17 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 import time
 
 from ansible_collections.oscar.cluster.plugins.module_utils import c3_ranges, nodeset, oda_db
 
 from . import sshconfig
 from .model import C3Error, Cluster, Host, Inventory
+from .paths import cache_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_SOURCE = os.path.join(ROOT, "oscar_inventory")
 SOURCE_ENV = "OSCAR_C3_INVENTORY"
-CACHE_ENV = "OSCAR_C3_CACHE"
 SERVER_CACHE_SECONDS = 30
 CLUSTER_PREFIX = "cluster_"
 HEAD_GROUPS = ("oscar_server",)
@@ -44,10 +43,6 @@ _CONNECTION_VARS = (
     "ansible_ssh_args",
     "ansible_connection",
 )
-
-
-def cache_dir():
-    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "oscar-c3")
 
 
 # ---- connection settings from ssh arguments -------------------------------
@@ -221,12 +216,15 @@ def _oda_url_of(source):
         return None
     if "oscar.cluster.oda" not in text:
         return None
-    import yaml  # noqa: PLC0415
+    config = {}
+    if "database" in text:
+        # Only then is there anything to read: importing yaml takes about 20 ms, a tenth of a warm run.
+        import yaml  # noqa: PLC0415
 
-    try:
-        config = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
-        return None
+        try:
+            config = yaml.safe_load(text) or {}
+        except yaml.YAMLError:
+            return None
     return (
         (isinstance(config, dict) and config.get("database"))
         or os.environ.get(oda_db.URL_ENV)
@@ -289,6 +287,8 @@ def _ssh_configs(inventory):
 
 
 def _write_cache(path, digest, inventory):
+    import tempfile  # noqa: PLC0415 (only when the cache is written: a run that reads it never pays)
+
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     # A cache that cannot be written only costs the next run a reload.

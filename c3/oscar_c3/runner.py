@@ -10,28 +10,76 @@ fails never holds up the others.
 
 import asyncio
 import contextlib
+import ctypes.util
+import glob
 import os
 import posixpath
 import shlex
+import socket
 import tempfile
-
-import asyncssh
 
 from .gather import FAILED, OK, TIMEOUT, UNREACHABLE, Result
 from .model import Host
 
+LINKER_CACHE = "/etc/ld.so.cache"
+
+
+def _linker_lookup(name):
+    """ctypes.util.find_library where the dynamic linker looks: LD_LIBRARY_PATH, then its cache."""
+    for directory in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
+        found = sorted(glob.glob(os.path.join(directory, "lib%s.so*" % name))) if directory else ()
+        if found:
+            return found[0]
+    try:
+        with open(LINKER_CACHE, "rb") as cache:
+            listed = b"lib%s.so" % name.encode() in cache.read()
+    except OSError:
+        listed = True  # cannot tell: ldconfig answers
+    return ctypes.util._findSoname_ldconfig(name) if listed else None
+
+
+def _import_asyncssh():
+    """asyncssh, imported without the program runs of ctypes.util.find_library.
+
+    Importing asyncssh looks for liboqs (post-quantum key exchange) under two
+    names.  For a library that is not installed, find_library runs
+    `ldconfig -p`, then `gcc` and `ld` to search further, per name: 40 to
+    100 ms before the first handshake of a cold run.  The lookup used here
+    reads what the dynamic linker reads, LD_LIBRARY_PATH and its cache (which
+    installing a library updates), and runs ldconfig only for a name the
+    cache holds.
+    """
+    original = ctypes.util.find_library
+    if hasattr(ctypes.util, "_findSoname_ldconfig"):
+        ctypes.util.find_library = _linker_lookup
+    try:
+        import asyncssh  # noqa: PLC0415
+    finally:
+        ctypes.util.find_library = original
+    return asyncssh
+
+
+asyncssh = _import_asyncssh()
+
 KEEPALIVE_SECONDS = 15
 KEEPALIVE_COUNT = 3
 CHUNK = 256 * 1024
+PUSH_CHUNK = 8 << 20  # read from the local file at a time; written in parallel requests
 
 
 class Pool:
     """Open SSH connections by host settings, reused across jobs (and across runs in the daemon)."""
 
-    def __init__(self):
+    def __init__(self, early=None):
         self.connections = {}
         self.locks = {}
         self.sftp = {}
+        # Key and known_hosts files, read once instead of once per connection
+        # (a known_hosts file naming every node, parsed for every node, is
+        # quadratic): {paths: (the files' stamps, what asyncssh read)}.
+        self.files = {}
+        # TCP connections the client started before asyncssh was imported (mux.open_early).
+        self.early = dict(early or {})
 
     def _options(self, host, connect_timeout):
         options = {
@@ -44,17 +92,28 @@ class Pool:
             options["port"] = host.port
         if host.user:
             options["username"] = host.user
-        if host.config and not host.resolved:
-            options["config"] = list(host.config)
+        if host.config:
+            # As ssh -F: the given files only, never ~/.ssh/config.  Resolved
+            # files were read when the inventory was loaded: nothing to parse.
+            options["config"] = [] if host.resolved else list(host.config)
         if host.keys:
-            options["client_keys"] = list(host.keys)
+            options["client_keys"] = self._read(asyncssh.load_keypairs, host.keys)
         if not host.check_host_keys:
             options["known_hosts"] = None
         elif host.known_hosts:
-            options["known_hosts"] = list(host.known_hosts)
+            options["known_hosts"] = self._read(asyncssh.read_known_hosts, host.known_hosts)
         if host.kex:
             options["kex_algs"] = host.kex.split(",")
         return options
+
+    def _read(self, reader, paths):
+        """reader(paths), kept while the files stay the same (a daemon lives long; keys get replaced)."""
+        key = (reader, tuple(paths))
+        stamps = tuple(_stamp(path) for path in paths)
+        known = self.files.get(key)
+        if known is None or known[0] != stamps:
+            known = self.files[key] = (stamps, reader(list(paths)))
+        return known[1]
 
     async def get(self, host, connect_timeout):
         """(connection, reused) for a host; raises OSError, asyncssh.Error or TimeoutError."""
@@ -68,9 +127,23 @@ class Pool:
             if connection is not None and not connection.is_closed():
                 return connection, True
             timeout = host.connect_timeout or connect_timeout
-            connection = await asyncio.wait_for(asyncssh.connect(**self._options(host, timeout)), timeout)
+            options = self._options(host, timeout)
+            connection = await asyncio.wait_for(self._connect(options, self.early.pop(key, None)), timeout)
             self.connections[key] = connection
             return connection, False
+
+    @staticmethod
+    async def _connect(options, sock):
+        """asyncssh.connect, over a TCP connection already started when there is one."""
+        if sock is None:
+            return await asyncssh.connect(**options)
+        try:
+            sock.setblocking(False)
+            await _connected(sock)
+            return await asyncssh.connect(sock=sock, **options)
+        except BaseException:
+            sock.close()
+            raise
 
     async def sftp_client(self, host, connection):
         """The host's SFTP session, opened once per connection (one sftp-server on the node)."""
@@ -87,7 +160,13 @@ class Pool:
         if connection is not None:
             connection.abort()
 
+    def close_early(self):
+        for sock in self.early.values():
+            sock.close()
+        self.early.clear()
+
     def close(self):
+        self.close_early()
         for connection in self.connections.values():
             connection.abort()
         self.connections.clear()
@@ -95,6 +174,33 @@ class Pool:
 
     def size(self):
         return sum(1 for c in self.connections.values() if not c.is_closed())
+
+
+def _stamp(path):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def early_by_key(targets, early):
+    """{pool key: socket} from the {target index: socket} of mux.open_early."""
+    return {Host.from_dict(targets[index]["host"]).pool_key(): sock for index, sock in early.items()}
+
+
+async def _connected(sock):
+    """Wait for a non-blocking connect to complete; OSError (as a plain connect) when it failed."""
+    loop = asyncio.get_running_loop()
+    writable = loop.create_future()
+    loop.add_writer(sock, lambda: writable.done() or writable.set_result(None))
+    try:
+        await writable
+    finally:
+        loop.remove_writer(sock)
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        raise OSError(error, os.strerror(error))
 
 
 def _unreachable_reason(error):
@@ -192,32 +298,64 @@ async def run_exec(pool, host, job, connect_timeout, timeout):
     return await _with_connection(pool, host, connect_timeout, work)
 
 
+async def _stat_or_none(sftp, path):
+    try:
+        return await sftp.stat(path)
+    except asyncssh.SFTPNoSuchFile:
+        return None
+
+
 async def _push_file(sftp, spec, blind):
     """Send one file unless the node's copy has its size and mtime (rsync's quick check); True if sent.
 
     The file goes to a temporary name beside the target, gets the source's
     mode and times, and is renamed over the target: never half-written.
+    Every step that can share a round trip with another does (a cold run
+    of a small file is mostly round trips): the target and the name inside
+    it, should it be a directory, are looked at together; the parent
+    directory is made only when the file cannot be created; the mode and
+    times are set on the open file, just before it is closed.
     """
     target = spec["target"]
-    if await sftp.isdir(target):
-        target = posixpath.join(target, os.path.basename(spec["source"]))
-    if not blind:
-        try:
-            current = await sftp.stat(target)
-        except asyncssh.SFTPNoSuchFile:
-            current = None
-        if current is not None and current.size == spec["size"] and int(current.mtime or -1) == spec["mtime"]:
-            return False
+    inside = posixpath.join(target, os.path.basename(spec["source"]))
+    current, current_inside = await asyncio.gather(
+        _stat_or_none(sftp, target), _stat_or_none(sftp, inside), return_exceptions=True
+    )
+    if isinstance(current, BaseException):
+        raise current
+    if current is not None and current.type == asyncssh.FILEXFER_TYPE_DIRECTORY:
+        if isinstance(current_inside, BaseException):
+            raise current_inside
+        target, current = inside, current_inside
+    if (
+        not blind
+        and current is not None
+        and current.size == spec["size"]
+        and int(current.mtime or -1) == spec["mtime"]
+    ):
+        return False
     directory = posixpath.dirname(target) or "/"
-    await sftp.makedirs(directory, exist_ok=True)
     temporary = posixpath.join(directory, ".cpush.%s.%s" % (os.path.basename(target), os.urandom(4).hex()))
+    attributes = asyncssh.SFTPAttrs(permissions=spec["mode"], atime=spec["mtime"], mtime=spec["mtime"])
     try:
-        await sftp.put(spec["source"], temporary)
-        await sftp.chmod(temporary, spec["mode"])
-        await sftp.utime(temporary, (spec["mtime"], spec["mtime"]))
+        remote = await sftp.open(temporary, "wb", asyncssh.SFTPAttrs(permissions=spec["mode"]), encoding=None)
+    except asyncssh.SFTPNoSuchFile:
+        await sftp.makedirs(directory, exist_ok=True)
+        remote = await sftp.open(temporary, "wb", asyncssh.SFTPAttrs(permissions=spec["mode"]), encoding=None)
+    try:
+        with open(spec["source"], "rb") as local:
+            offset = 0
+            while data := local.read(PUSH_CHUNK):
+                await remote.write(data, offset)
+                offset += len(data)
+        # Requests on one handle are processed in order: both go out at once.
+        await asyncio.gather(remote.setstat(attributes), remote.close())
         await sftp.posix_rename(temporary, target)
+    except asyncio.CancelledError:
+        raise  # timed out: the node may not answer any more; its connection is dropped
     except BaseException:
         with contextlib.suppress(asyncssh.Error, OSError):
+            await remote.close()
             await sftp.remove(temporary)
         raise
     return True

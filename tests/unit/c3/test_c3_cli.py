@@ -7,6 +7,7 @@ connection.  The ODA cases use a real SQLite ODA read through oscar_inventory.
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -360,6 +361,29 @@ def test_inventory_settings_and_cache(oda_url, env, tmp_path):
     finally:
         oda.close()
     assert load_in_subprocess(env)["clusters"][0]["nodes"][2] == ["node003", "up"]
+
+
+def test_the_oda_database_of_a_source_is_read_without_yaml_unless_the_source_names_one(tmp_path, env):
+    plain = tmp_path / "plain_oda.yml"
+    plain.write_text("plugin: oscar.cluster.oda\n")
+    named = tmp_path / "named_oda.yml"
+    named.write_text("plugin: oscar.cluster.oda\ndatabase: sqlite:/srv/oda.db\n")
+    other = tmp_path / "hosts.yml"
+    other.write_text("all:\n  hosts:\n    database:\n")
+    script = (
+        "import sys; from oscar_c3 import inventory; "
+        "print([inventory._oda_url_of(p) for p in sys.argv[1:2]], 'yaml' in sys.modules); "
+        "print([inventory._oda_url_of(p) for p in sys.argv[2:]])"
+    )
+    env["OSCAR_ODA_URL"] = "sqlite:/from/env.db"
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(plain), str(named), str(other)],
+        capture_output=True,
+        text=True,
+        env=dict(env, PYTHONPATH="%s:%s" % (ROOT / "c3", ROOT / "collections")),
+        check=True,
+    )
+    assert result.stdout.splitlines() == ["['sqlite:/from/env.db'] False", "['sqlite:/srv/oda.db', None]"]
 
 
 def test_missing_inventory_source_is_a_clear_error(tmp_path, env):

@@ -1,7 +1,7 @@
 """ssh_config files resolved once per host when the inventory is built, with OpenSSH's precedence."""
 
 import pytest
-from oscar_c3 import inventory, sshconfig
+from oscar_c3 import inventory, paths, sshconfig
 
 CONFIG = """\
 # Written by a tool
@@ -97,7 +97,7 @@ def test_host_from_vars_resolves_the_file_and_command_line_and_ansible_win(confi
 
 
 def test_a_changed_ssh_config_makes_the_cached_inventory_stale(config, tmp_path, monkeypatch):
-    monkeypatch.setenv(inventory.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(paths.CACHE_ENV, str(tmp_path / "cache"))
     host = inventory.host_from_vars(
         "node3", {"ansible_host": "node3", "ansible_ssh_common_args": "-F %s" % config}
     )
