@@ -21,6 +21,10 @@ packet += b"\x63\x82\x53\x63" + b"\x35\x01\x01" + b"\x37\x06\x01\x03\x06\x0c\x0f
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+# Out of the node's one interface, as a DHCP client sends: a node on a network
+# without a route out has no default route to carry 255.255.255.255.
+interface = next(name for _, name in socket.if_nameindex() if name != "lo")
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
 sock.bind(("0.0.0.0", 68))
 sock.settimeout(0.5)
 deadline = time.monotonic() + timeout
