@@ -51,6 +51,11 @@ ROUTE_TYPES = frozenset(
 )
 # Beyond about 30 systemd containers, boots hang without more inotify instances.
 INOTIFY_THRESHOLD = 24
+# The directories the head exports over NFS.  A userspace NFS server (these
+# machines' kernels have no nfsd) finds files by handle, which the container's
+# overlay root cannot give: they live on the machine's own filesystem, under
+# the testbed's state directory as exports/<name>.
+HEAD_EXPORTS = {"home": "/home", "opt-cluster": "/opt/cluster"}
 
 
 def default_state_root():
@@ -304,6 +309,16 @@ class Testbed:
         if host_plan.role in (layout.HEAD, layout.STANDBY):
             # Firewall, VRRP and DHCP on the head nodes need these.
             args += ["--cap-add", "NET_ADMIN", "--cap-add", "NET_BROADCAST"]
+        if host_plan.role == layout.HEAD:
+            # Opening files by handle (the NFS server) needs DAC_READ_SEARCH.
+            args += ["--cap-add", "DAC_READ_SEARCH"]
+            for name, path in sorted(HEAD_EXPORTS.items()):
+                args += ["--volume", f"{self.path('exports', name)}:{path}"]
+        if host_plan.role == layout.COMPUTE:
+            # The kernel of these machines has no NFS client: nodes mount the
+            # head's NFS exports through FUSE, which needs the device and the
+            # right to mount.
+            args += ["--device", "/dev/fuse", "--cap-add", "SYS_ADMIN"]
         for iface in host_plan.interfaces:
             network = plan.network(iface.network)
             args += ["--network", f"{network.name}:ip={iface.ip},mac={iface.mac}"]
@@ -312,6 +327,8 @@ class Testbed:
 
     def _start_containers(self, plan, reference):
         self.log(f"starting {len(plan.hosts)} hosts from {reference}")
+        for name in HEAD_EXPORTS:
+            os.makedirs(self.path("exports", name), mode=0o755, exist_ok=True)
 
         def start(host_plan):
             commands.podman(*self._run_args(plan, host_plan, reference), timeout=300)

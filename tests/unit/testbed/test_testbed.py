@@ -325,15 +325,62 @@ def test_run_args_attach_each_interface_with_its_planned_ip_and_mac(make_testbed
     assert "nofile=1024:1024" in args
 
 
-def test_run_args_give_compute_nodes_no_admin_capabilities(make_testbed, fixed_ulimits):
+def test_run_args_give_compute_nodes_no_network_admin_capabilities(make_testbed, fixed_ulimits):
     bed = make_testbed(compute_nodes=1)
     plan = bed.plan()
     args = bed._run_args(plan, plan.host("node001"), "img")
     assert "NET_ADMIN" not in args
+    assert "DAC_READ_SEARCH" not in args
     assert [args[i + 1] for i, arg in enumerate(args) if arg == "--network"] == [
         "tb-private:ip=10.211.0.11,mac=02:00:0a:d3:00:0b"
     ]
     assert "oscar.testbed.role=compute" in args
+
+
+def pairs(args, flag):
+    return [args[i + 1] for i, arg in enumerate(args) if arg == flag]
+
+
+def test_compute_nodes_may_mount_fuse_filesystems_and_heads_may_not(make_testbed, fixed_ulimits):
+    """The kernel has no NFS client: nodes mount the head's exports through FUSE."""
+    bed = make_testbed(compute_nodes=1)
+    plan = bed.plan()
+    node = bed._run_args(plan, plan.host("node001"), "img")
+    assert pairs(node, "--device") == ["/dev/fuse"]
+    assert "SYS_ADMIN" in pairs(node, "--cap-add")
+    head = bed._run_args(plan, plan.host("head"), "img")
+    assert "--device" not in head
+    assert "SYS_ADMIN" not in pairs(head, "--cap-add")
+
+
+def test_the_heads_exports_live_on_the_machines_filesystem(make_testbed, fixed_ulimits):
+    """A userspace NFS server opens files by handle: not on the overlay root, and with DAC_READ_SEARCH."""
+    bed = make_testbed(compute_nodes=1)
+    plan = bed.plan()
+    head = bed._run_args(plan, plan.host("head"), "img")
+    assert "DAC_READ_SEARCH" in pairs(head, "--cap-add")
+    assert pairs(head, "--volume")[1:] == [
+        f"{bed.path('exports', 'home')}:/home",
+        f"{bed.path('exports', 'opt-cluster')}:/opt/cluster",
+    ]
+    node = bed._run_args(plan, plan.host("node001"), "img")
+    assert pairs(node, "--volume") == [f"{bed.path('keys')}:/etc/oscar-testbed:ro"]
+
+
+def test_starting_the_containers_makes_the_heads_export_directories_first(make_testbed, podman_calls):
+    bed = make_testbed(compute_nodes=1)
+    seen = []
+
+    def run_args(plan, host_plan, reference):
+        seen.append(
+            os.path.isdir(bed.path("exports", "home")) and os.path.isdir(bed.path("exports", "opt-cluster"))
+        )
+        return ["run", host_plan.name]
+
+    bed._run_args = run_args
+    bed._start_containers(bed.plan(), "img")
+    assert seen == [True, True]
+    assert sorted(call[1] for call in podman_calls) == ["head", "node001"]
 
 
 def test_compute_nodes_resolve_names_through_the_head_unless_routed_out(make_testbed, fixed_ulimits):
