@@ -1,0 +1,164 @@
+"""clients' Slurm on a compute node: configless slurmd with the head's munge key, restarted only when it must.
+
+A change of the head's global settings restarts slurmctld and, on the next
+run of clients, the node's slurmd, which then runs with the head's new file;
+a node the head's slurm.conf does not define stops the role before it
+changes anything.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+import pytest
+import testinfra
+
+from oscar_testbed.molecule import scenario_testbed
+
+SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "clients")
+EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+INVENTORY = os.path.join(EPHEMERAL, "inventory", "ansible_inventory.yml")
+SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLURM_CONF = "/etc/slurm/slurm.conf"
+CONF_CACHE = "/run/slurm/conf/slurm.conf"
+MUNGE_KEY = "/etc/munge/munge.key"
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
+
+
+def connect(name):
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
+
+
+@pytest.fixture(scope="module")
+def node():
+    return connect("node001")
+
+
+@pytest.fixture(scope="module")
+def head():
+    return connect("head")
+
+
+@pytest.fixture(scope="module")
+def head_ip():
+    return scenario_testbed(SCENARIO).plan().host("head").interface("private").ip
+
+
+def main_pid(host, service):
+    return int(host.check_output(f"systemctl show --property MainPID --value {service}"))
+
+
+def wait_until_idle(host, name="node001", timeout=120):
+    """The node's state as sinfo on host sees it, once idle or at the deadline."""
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = host.check_output(f"sinfo --noheader --Node --nodes {name} --format %T")
+        if state == "idle":
+            break
+        time.sleep(2)
+    return state
+
+
+def converge(*args):
+    return subprocess.run(
+        [
+            os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+            *("-i", os.path.join(EPHEMERAL, "inventory"), os.path.join(SCENARIO_DIR, "converge.yml")),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        # Plain output (molecule asks for colours); failures are printed on stderr.
+        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", NO_COLOR="1"),
+        timeout=900,
+        check=False,
+    )
+
+
+def recap(output):
+    return {match[0]: tuple(int(n) for n in match[1:]) for match in RECAP.findall(output)}
+
+
+@pytest.mark.parametrize("service", ["slurmd", "munge"])
+def test_slurmd_and_munge_run_and_start_at_boot(node, service):
+    assert node.service(service).is_running
+    assert node.service(service).is_enabled
+
+
+def test_the_node_holds_the_heads_munge_key_for_munge_alone(node, head):
+    key = node.file(MUNGE_KEY)
+    assert (key.user, key.group, key.mode) == ("munge", "munge", 0o400)
+    assert key.sha256sum == head.file(MUNGE_KEY).sha256sum
+
+
+def test_credentials_decode_both_ways(node, head):
+    for encoder, decoder in ((node, head), (head, node)):
+        credential = encoder.check_output("munge --no-input")
+        decoded = decoder.run(f"printf %s {shlex.quote(credential)} | unmunge")
+        assert decoded.rc == 0, decoded.stdout + decoded.stderr
+        assert re.search(r"^STATUS:\s+Success \(0\)$", decoded.stdout, re.MULTILINE), decoded.stdout
+
+
+def test_slurmd_is_configless_under_the_nodes_oda_name(node, head, head_ip):
+    assert not node.file(SLURM_CONF).exists
+    assert node.file("/etc/default/slurmd").contains(
+        f'^SLURMD_OPTIONS="--conf-server {re.escape(head_ip)}:6817 -N node001"$'
+    )
+    dropin = node.file("/etc/systemd/system/slurmd.service.d/oscar-configless.conf")
+    assert dropin.contains("^ConditionPathExists=$")
+    assert node.file(CONF_CACHE).sha256sum == head.file(SLURM_CONF).sha256sum
+
+
+def test_the_node_is_idle_and_runs_jobs(node, head):
+    """sinfo on the node itself reads the configuration slurmd fetched."""
+    assert wait_until_idle(node) == "idle"
+    result = head.run("timeout 120 srun --nodelist=node001 hostname")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.split() == ["node001"]
+
+
+def test_a_global_setting_restarts_slurmctld_and_then_slurmd(node, head):
+    """The head restarts slurmctld; clients finds the node's copy older than the head's: slurmd restarts."""
+    pids = (main_pid(head, "slurmctld"), main_pid(node, "slurmd"))
+    changed = converge("-e", '{"server_slurm_extra_config": ["MaxJobCount=12345"]}')
+    try:
+        assert changed.returncode == 0, changed.stdout[-3000:] + changed.stderr[-2000:]
+        assert "runs with an older slurm.conf than the head's" in changed.stdout
+        assert main_pid(head, "slurmctld") != pids[0]
+        assert main_pid(node, "slurmd") != pids[1]
+        assert re.search(r"^MaxJobCount\s+= 12345$", head.check_output("scontrol show config"), re.MULTILINE)
+        assert node.file(CONF_CACHE).sha256sum == head.file(SLURM_CONF).sha256sum
+        assert node.file(CONF_CACHE).contains("^MaxJobCount=12345$")
+        assert wait_until_idle(head) == "idle"
+    finally:
+        back = converge()
+    assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-2000:]
+    assert node.file(CONF_CACHE).sha256sum == head.file(SLURM_CONF).sha256sum
+    assert not node.file(CONF_CACHE).contains("MaxJobCount")
+    again = converge()
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    assert {host: counts[1] for host, counts in recap(again.stdout).items()} == {"head": 0, "node001": 0}
+    assert wait_until_idle(head) == "idle"
+
+
+def test_a_node_the_heads_slurm_conf_lacks_stops_the_role_before_any_change(node, head):
+    """As if the node were added to ODA without the server role run since: the head's file lacks it."""
+    saved = "/root/slurm.conf.oscar-test"
+    head.run_test(
+        f"cp -p {SLURM_CONF} {saved} && sed -i 's/^NodeName=node001 /NodeName=node009 /' {SLURM_CONF}"
+    )
+    before = node.file("/etc/default/slurmd").sha256sum
+    try:
+        result = converge("--limit", "node001")
+    finally:
+        head.run_test(f"mv {saved} {SLURM_CONF}")
+    assert result.returncode != 0, result.stdout[-3000:]
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "clients_slurm needs the head's Slurm controller to know node001" in output, output[-3000:]
+    assert "does not define it" in output, output[-3000:]
+    assert recap(result.stdout)["node001"][1:3] == (0, 0), result.stdout[-2000:]
+    assert node.file("/etc/default/slurmd").sha256sum == before
