@@ -109,6 +109,8 @@ def render(tmp_path, settings):
                 "__server_table": "{{ __server_host_records"
                 " | oscar.cluster.network_hosts(__server_network, __server_head) }}",
                 "__server_slurm_gathered": GATHERED,
+                # As slurm.yml chooses it on a head with CAP_SYS_NICE.
+                "__server_slurm_task_plugin": "task/affinity",
                 "__server_slurm_node_conf": "{{ __server_slurm_node_records"
                 " | oscar.cluster.slurm_nodes('', server_slurm_memory_reserve_percent) }}",
             },

@@ -1,0 +1,157 @@
+"""site.yml, the wizard, on a real testbed: one head and two compute nodes.
+
+In order, on one testbed (the tests of this module depend on each other):
+the first run sets the cluster up; a second run changes nothing; check mode
+reports a change without making it; a compute node down during a run is
+reported while the others complete, and a run after it comes back converges
+it.  The steps' outcomes are read back from ODA, where the wizard records
+them.  The runs leave out the Test Cluster Setup step (tag test_cluster),
+which the demo runs on four nodes: here the setup itself is under test.
+"""
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from testbed_helpers import ODA_INVENTORY, ROOT, podman_objects
+
+NAME = "it-site"
+NODES = ["node001", "node002"]
+PLAYBOOK_TIMEOUT = 2400
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
+    r"failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
+
+
+@pytest.fixture(scope="module")
+def site(cli, tmp_path_factory):
+    """The testbed, registered in its own ODA database, and a way to run site.yml on it."""
+    database = tmp_path_factory.mktemp("site-oda") / "oda.db"
+    url = f"sqlite:{database}"
+    cli("--name", NAME, "up", "--nodes", str(len(NODES)), "--oda", url, timeout=1200)
+    yield Site(cli, url, database)
+    cli("--name", NAME, "down", check=False)
+    assert podman_objects(NAME) == [], "testbed objects left behind"
+
+
+class Site:
+    def __init__(self, cli, url, database):
+        self.cli = cli
+        self.url = url
+        self.database = database
+
+    def run(self, *args):
+        env = dict(os.environ, OSCAR_ODA_URL=self.url, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "ansible-playbook"),
+                "site.yml",
+                "-i",
+                ODA_INVENTORY,
+                "--skip-tags",
+                "test_cluster",
+                *args,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=PLAYBOOK_TIMEOUT,
+            env=env,
+            check=False,
+        )
+        return Run(result)
+
+    def steps(self):
+        with sqlite3.connect(self.database) as db:
+            return dict(db.execute("SELECT name, status FROM wizard_steps"))
+
+    def node_states(self):
+        with sqlite3.connect(self.database) as db:
+            return dict(db.execute("SELECT name, state FROM nodes"))
+
+
+class Run:
+    def __init__(self, result):
+        self.rc = result.returncode
+        self.output = result.stdout + result.stderr
+        self.recap = {
+            m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
+            for m in RECAP.finditer(result.stdout)
+        }
+
+    def tail(self, lines=80):
+        return "\n".join(self.output.splitlines()[-lines:])
+
+    def changed_tasks(self):
+        """The 'changed:' lines, to name what changed when nothing should have."""
+        return [line for line in self.output.splitlines() if line.startswith("changed:")]
+
+
+@pytest.fixture(scope="module")
+def first_run(site):
+    return site.run()
+
+
+def test_the_first_run_sets_up_the_cluster(site, first_run):
+    assert first_run.rc == 0, first_run.tail()
+    assert set(first_run.recap) >= {"head", *NODES, "localhost"}, first_run.tail()
+    assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in first_run.recap.values()), first_run.tail()
+    assert all(r["changed"] > 0 for host, r in first_run.recap.items() if host != "localhost"), (
+        first_run.tail()
+    )
+    steps = site.steps()
+    for step in ("install_server", "complete_setup"):
+        assert steps.get(step) == "done", steps
+    # Slurm counts both nodes in, idle: the head's controller and the nodes' daemons work together.
+    sinfo = site.cli("--name", NAME, "ssh", "head", "sinfo", "--noheader", "--Node", "--format=%N %t").stdout
+    assert sorted(sinfo.split()) == sorted([*NODES, "idle", "idle"]), sinfo
+    assert {site.node_states()[n] for n in NODES} == {"up"}
+
+
+def test_a_second_run_changes_nothing(site, first_run):
+    second = site.run()
+    assert second.rc == 0, second.tail()
+    changed = {host: r["changed"] for host, r in second.recap.items() if r["changed"]}
+    assert changed == {}, f"changed on a second run: {changed}\n" + "\n".join(second.changed_tasks())
+
+
+def test_check_mode_reports_a_change_without_making_it(site, first_run):
+    checked = site.run("--check", "--diff", "--tags", "install_server", "-e", "server_dhcp_lease_time=45m")
+    assert checked.rc == 0, checked.tail()
+    assert checked.recap["head"]["changed"] >= 1, checked.tail()
+    assert "45m" in checked.output, "the diff shows the new lease time"
+    conf = site.cli("--name", NAME, "ssh", "head", "cat", "/etc/dnsmasq.d/oscar-cluster.conf").stdout
+    assert "45m" not in conf and "12h" in conf, f"check mode changed the head:\n{conf}"
+
+
+def test_a_node_down_is_reported_and_converges_when_it_is_back(site, first_run):
+    site.cli("--name", NAME, "stop", "node002")
+    try:
+        degraded = site.run()
+    finally:
+        site.cli("--name", NAME, "start", "node002")
+    assert degraded.rc != 0, "a run with a node down must not report success"
+    assert degraded.recap["node002"]["unreachable"] >= 1, degraded.tail()
+    for host in ("head", "node001"):
+        assert degraded.recap[host]["failed"] == 0 and degraded.recap[host]["unreachable"] == 0, (
+            degraded.tail()
+        )
+    steps = site.steps()
+    assert steps["install_server"] == "done" and steps["complete_setup"] == "failed", steps
+
+    back = site.run()
+    assert back.rc == 0, back.tail()
+    assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in back.recap.values()), back.tail()
+    steps = site.steps()
+    assert steps["complete_setup"] == "done", steps
+    again = site.run()
+    changed = {host: r["changed"] for host, r in again.recap.items() if r["changed"]}
+    assert again.rc == 0 and changed == {}, f"changed after converging: {changed}\n" + "\n".join(
+        again.changed_tasks()
+    )
