@@ -1,28 +1,13 @@
 """clients on a compute node: time, names and resolver from the head, and refusals that change nothing."""
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
-import testinfra
 
-from oscar_testbed.molecule import scenario_testbed
+from oscar_testbed.molecule import converge, scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "clients")
-EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-INVENTORY = os.path.join(EPHEMERAL, "inventory", "ansible_inventory.yml")
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
-
-
-@pytest.fixture(scope="module")
-def node():
-    return connect("node001")
 
 
 @pytest.fixture(scope="module")
@@ -84,19 +69,7 @@ def test_etc_hosts_has_the_cluster_in_a_marked_block(node, head_ip):
 )
 def test_bad_settings_stop_the_role_before_any_change(node, extra, messages):
     before = node.file("/etc/chrony/sources.d/oscar-head.sources").sha256sum
-    result = subprocess.run(
-        [
-            os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-            *("-i", os.path.join(EPHEMERAL, "inventory"), os.path.join(SCENARIO_DIR, "converge.yml")),
-            *("--limit", "node001", "-e", extra),
-        ],
-        capture_output=True,
-        text=True,
-        # Plain output (molecule asks for colours); failures are printed on stderr.
-        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", NO_COLOR="1"),
-        timeout=600,
-        check=False,
-    )
+    result = converge("--limit", "node001", "-e", extra, timeout=600)
     assert result.returncode != 0, result.stdout[-3000:]
     output = " ".join((result.stdout + result.stderr).split())
     assert all(message in output for message in messages), result.stdout[-3000:]

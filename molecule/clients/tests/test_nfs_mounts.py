@@ -10,35 +10,17 @@ restart of the mount's unit keeps it all.
 import json
 import os
 import shlex
-import subprocess
-import sys
 import uuid
 
 import pytest
-import testinfra
+
+from oscar_testbed.molecule import converge
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "clients")
-EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-INVENTORY = os.path.join(EPHEMERAL, "inventory", "ansible_inventory.yml")
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOUNTS = ["/home", "/opt/cluster"]
 # Ordinary users, with the same uid on the head and the node (as a cluster's user database gives them).
 OWNER = ("nfsowner", 3101)
 OTHER = ("nfsother", 3102)
-
-
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
-
-
-@pytest.fixture(scope="module")
-def node():
-    return connect("node001")
-
-
-@pytest.fixture(scope="module")
-def head():
-    return connect("head")
 
 
 @pytest.fixture(scope="module")
@@ -220,19 +202,7 @@ def test_a_file_created_while_the_head_restarts_its_nfs_server_waits_for_it(head
 def test_bad_nfs_settings_stop_the_role_before_any_change(node, kernel_client, settings, messages):
     unit = f"/etc/systemd/system/{unit_of('/home', kernel_client)}"
     before = node.file(unit).sha256sum
-    result = subprocess.run(
-        [
-            os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-            *("-i", os.path.join(EPHEMERAL, "inventory"), os.path.join(SCENARIO_DIR, "converge.yml")),
-            *("--limit", "node001", "-e", json.dumps(settings)),
-        ],
-        capture_output=True,
-        text=True,
-        # Plain output (molecule asks for colours); failures are printed on stderr.
-        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", NO_COLOR="1"),
-        timeout=600,
-        check=False,
-    )
+    result = converge("--limit", "node001", "-e", json.dumps(settings), timeout=600)
     assert result.returncode != 0, result.stdout[-3000:]
     output = " ".join((result.stdout + result.stderr).split())
     assert all(message in output for message in messages), output[-3000:]

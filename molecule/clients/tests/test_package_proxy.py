@@ -9,18 +9,12 @@ none it can reach).
 
 import os
 import shlex
-import subprocess
-import sys
 
 import pytest
-import testinfra
 
-from oscar_testbed.molecule import scenario_testbed
+from oscar_testbed.molecule import converge
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "clients")
-EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-INVENTORY = os.path.join(EPHEMERAL, "inventory", "ansible_inventory.yml")
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DROPIN = "/etc/apt/apt.conf.d/99oscar-package-cache"
 LOG = "/var/log/apt-cacher-ng/apt-cacher.log"
 PORT = 3142
@@ -38,15 +32,6 @@ except OSError as error:
 """
 
 
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return scenario_testbed(SCENARIO).plan()
-
-
 @pytest.fixture(scope="module")
 def head_ip(plan):
     return plan.host("head").interface("private").ip
@@ -57,30 +42,9 @@ def node_ip(plan):
     return plan.host("node001").interface("private").ip
 
 
-@pytest.fixture(scope="module")
-def head():
-    return connect("head")
-
-
-@pytest.fixture(scope="module")
-def node():
-    return connect("node001")
-
-
 def converge_node(*args):
     """converge.yml on node001 alone, as molecule runs it, with plain output."""
-    return subprocess.run(
-        [
-            os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-            *("-i", os.path.join(EPHEMERAL, "inventory"), os.path.join(SCENARIO_DIR, "converge.yml")),
-            *("--limit", "node001", *args),
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", NO_COLOR="1"),
-        timeout=600,
-        check=False,
-    )
+    return converge("--limit", "node001", *args, timeout=600)
 
 
 def reach(host, address, port):

@@ -9,37 +9,16 @@ changes anything.
 import os
 import re
 import shlex
-import subprocess
-import sys
 import time
 
 import pytest
-import testinfra
 
-from oscar_testbed.molecule import scenario_testbed
+from oscar_testbed.molecule import converge, recap, scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "clients")
-EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-INVENTORY = os.path.join(EPHEMERAL, "inventory", "ansible_inventory.yml")
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLURM_CONF = "/etc/slurm/slurm.conf"
 CONF_CACHE = "/run/slurm/conf/slurm.conf"
 MUNGE_KEY = "/etc/munge/munge.key"
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
-
-
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
-
-
-@pytest.fixture(scope="module")
-def node():
-    return connect("node001")
-
-
-@pytest.fixture(scope="module")
-def head():
-    return connect("head")
 
 
 @pytest.fixture(scope="module")
@@ -61,26 +40,6 @@ def wait_until_idle(host, name="node001", timeout=120):
             break
         time.sleep(2)
     return state
-
-
-def converge(*args):
-    return subprocess.run(
-        [
-            os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-            *("-i", os.path.join(EPHEMERAL, "inventory"), os.path.join(SCENARIO_DIR, "converge.yml")),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        # Plain output (molecule asks for colours); failures are printed on stderr.
-        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", NO_COLOR="1"),
-        timeout=900,
-        check=False,
-    )
-
-
-def recap(output):
-    return {match[0]: tuple(int(n) for n in match[1:]) for match in RECAP.findall(output)}
 
 
 @pytest.mark.parametrize("service", ["slurmd", "munge"])

@@ -8,41 +8,19 @@ named, before anything changes.
 """
 
 import os
-import re
 import shlex
-import subprocess
-import sys
 
 import pytest
-import testinfra
 
-from oscar_testbed.molecule import scenario_testbed
+from oscar_testbed.molecule import connect, converge, recap, scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "clients")
-EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-INVENTORY = os.path.join(EPHEMERAL, "inventory", "ansible_inventory.yml")
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOSTS = ["head", "node001"]
 KEY = "/root/.ssh/id_oscar_cluster"
 KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 BEGIN = "# BEGIN oscar.cluster: the cluster's SSH host keys, read from each host"
 END = "# END oscar.cluster: the cluster's SSH host keys, read from each host"
 SITE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMguKKFxIHeN4mVFYvISRHWQ4hwbgGeoJsNw8SHABXvj admin@site"
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
-
-
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
-
-
-@pytest.fixture(scope="module")
-def node():
-    return connect("node001")
-
-
-@pytest.fixture(scope="module")
-def head():
-    return connect("head")
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +29,10 @@ def ips():
     return {name: plan.host(name).interface("private").ip for name in HOSTS}
 
 
-def converge(*args):
-    """ansible-playbook on the scenario's converge.yml with molecule's inventory; (result, recap by host)."""
-    result = subprocess.run(
-        [
-            os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-            *("-i", os.path.join(EPHEMERAL, "inventory"), os.path.join(SCENARIO_DIR, "converge.yml")),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        # Plain output (molecule asks for colours); failures are printed on stderr.
-        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", NO_COLOR="1"),
-        timeout=600,
-        check=False,
-    )
-    counts = {match[0]: tuple(int(n) for n in match[1:]) for match in RECAP.findall(result.stdout)}
-    return result, counts
+def converge_with_recap(*args):
+    """converge.yml with molecule's inventory; (result, recap by host)."""
+    result = converge(*args, timeout=600)
+    return result, recap(result.stdout)
 
 
 def block(host):
@@ -131,7 +96,7 @@ def site_key(node):
 
 
 def test_a_rerun_keeps_the_sites_own_authorized_key_and_changes_nothing(node, site_key):
-    result, counts = converge("--limit", "node001", "--tags", "clients_ssh")
+    result, counts = converge_with_recap("--limit", "node001", "--tags", "clients_ssh")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert counts["node001"][1] == 0, result.stdout[-3000:]
     authorized = node.file("/root/.ssh/authorized_keys").content_string.splitlines()
@@ -155,7 +120,7 @@ def test_a_rerun_keeps_the_sites_own_authorized_key_and_changes_nothing(node, si
 )
 def test_what_the_role_cannot_do_stops_it_before_any_change(node, extra, messages):
     before = (node.file(KEY).sha256sum, node.file(KNOWN_HOSTS).sha256sum)
-    result, counts = converge("--limit", "node001", "--tags", "clients_ssh", "-e", extra)
+    result, counts = converge_with_recap("--limit", "node001", "--tags", "clients_ssh", "-e", extra)
     assert result.returncode != 0, result.stdout[-3000:]
     output = " ".join((result.stdout + result.stderr).split())
     assert all(message in output for message in messages), output[-3000:]

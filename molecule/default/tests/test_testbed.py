@@ -7,14 +7,7 @@ import sys
 
 import pytest
 
-from oscar_testbed.molecule import scenario_testbed
-
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return scenario_testbed(SCENARIO).plan()
 
 
 @pytest.fixture()

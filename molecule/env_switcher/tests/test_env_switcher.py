@@ -10,32 +10,16 @@ import os
 import shlex
 
 import pytest
-import testinfra
 
 from oscar_testbed.molecule import scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "env_switcher")
-INVENTORY = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory", "ansible_inventory.yml")
 BIN = "/usr/local/lib/env-switcher/mpi/{}/bin/mpicc"
 # What `mpirun --version` prints first for each implementation.
 BANNER = {"openmpi": "mpirun (Open MPI)", "mpich": "HYDRA build details"}
 SHELLS = ["/bin/bash", "/bin/sh", "/usr/bin/zsh", "/usr/bin/tcsh", "/usr/bin/bsd-csh"]
 # Portable across sh and csh: no `command -v`, no $VAR of a variable that may be unset.
 PROBE = "which mpicc; mpirun --version | head -n 1; printenv CLUSTER_SITE"
-
-
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
-
-
-@pytest.fixture(scope="module")
-def node():
-    return connect("node001")
-
-
-@pytest.fixture(scope="module")
-def head():
-    return connect("head")
 
 
 @pytest.fixture(scope="module")

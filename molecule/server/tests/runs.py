@@ -1,19 +1,13 @@
-"""Runs of the scenario's converge.yml from its tests, and the probes they connect with.
+"""The probes the server scenario's tests connect with.
 
-converge() runs ansible-playbook as molecule does (its config and inventory),
-with plain output; recap() reads a run's PLAY RECAP.  PROBE_SCRIPT opens one
-TCP or UDP exchange with a port and says what came of it, the same script
-whether it runs here (the testbed's host) or on a test host.
+PROBE_SCRIPT opens one TCP or UDP exchange with a port and says what came of
+it, the same script whether it runs here (the testbed's host) or on a test
+host.
 """
 
-import os
-import re
 import shlex
 import subprocess
 import sys
-
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 
 # argv: tcp|udp|connect ADDRESS PORT TIMEOUT.  Prints "connected" (connect:
 # a TCP connection, nothing more), "answered <first line>" (tcp, udp: what
@@ -39,33 +33,6 @@ except (socket.timeout, TimeoutError):
 except OSError as error:
     print("failed", error.strerror)
 """
-
-
-def converge(*args, env=None, timeout=900):
-    """ansible-playbook on the scenario's converge.yml, as molecule runs it."""
-    command = [
-        # The toolchain that runs these tests runs molecule's playbooks too.
-        os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-        "-i",
-        os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory"),
-        os.path.join(SCENARIO_DIR, "converge.yml"),
-        *args,
-    ]
-    # Plain output: molecule asks for colours, which the checks would have to read through.
-    plain = {"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "NO_COLOR": "1"}
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, **plain, **(env or {})),
-        timeout=timeout,
-        check=False,
-    )
-
-
-def recap(output):
-    """{host: (ok, changed, unreachable, failed)} from a run's PLAY RECAP."""
-    return {match[0]: tuple(int(n) for n in match[1:]) for match in RECAP.findall(output)}
 
 
 def probe_here(proto, address, port, timeout=3):

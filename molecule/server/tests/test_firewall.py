@@ -17,13 +17,11 @@ import struct
 import time
 
 import pytest
-import testinfra
-from runs import converge, probe_from, probe_here, recap
+from runs import probe_from, probe_here
 
-from oscar_testbed.molecule import scenario_testbed
+from oscar_testbed.molecule import connect, converge, recap, scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "server")
-INVENTORY = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory", "ansible_inventory.yml")
 RULES = "/etc/oscar-firewall.nft"
 # A throw-away service on the head, listening on every address: it answers a
 # TCP connection with a line and echoes UDP datagrams.
@@ -50,15 +48,6 @@ while True:
 ANSWERED = "answered oscar-listener"
 
 
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return scenario_testbed(SCENARIO).plan()
-
-
 @pytest.fixture(scope="module")
 def public_ip(plan):
     return plan.host("head").interface("public").ip
@@ -67,16 +56,6 @@ def public_ip(plan):
 @pytest.fixture(scope="module")
 def private_ip(plan):
     return plan.host("head").interface("private").ip
-
-
-@pytest.fixture(scope="module")
-def head():
-    return connect("head")
-
-
-@pytest.fixture(scope="module")
-def node():
-    return connect("node001")
 
 
 def start_listeners(head):

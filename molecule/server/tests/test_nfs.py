@@ -7,29 +7,14 @@ from a node lists both exports for the private network and nothing else.
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-import testinfra
 
-from oscar_testbed.molecule import scenario_testbed
+from oscar_testbed.molecule import connect, converge, scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "server")
-EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-INVENTORY = os.path.join(EPHEMERAL, "inventory", "ansible_inventory.yml")
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODES = ["node001", "node002"]
 EXPORTS = ["/home", "/opt/cluster"]
-
-
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
-
-
-@pytest.fixture(scope="module")
-def head():
-    return connect("head")
 
 
 @pytest.fixture(scope="module")
@@ -112,19 +97,7 @@ def test_the_shared_software_tree_exists_on_the_head(head):
 def test_bad_nfs_settings_stop_the_role_before_any_change(head, kernel_server, settings, messages):
     config = "/etc/exports.d/oscar.exports" if kernel_server else "/etc/ganesha/ganesha.conf"
     before = head.file(config).sha256sum
-    result = subprocess.run(
-        [
-            os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-            *("-i", os.path.join(EPHEMERAL, "inventory"), os.path.join(SCENARIO_DIR, "converge.yml")),
-            *("--limit", "head", "-e", json.dumps(settings)),
-        ],
-        capture_output=True,
-        text=True,
-        # Plain output (molecule asks for colours); failures are printed on stderr.
-        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", NO_COLOR="1"),
-        timeout=600,
-        check=False,
-    )
+    result = converge("--limit", "head", "-e", json.dumps(settings), timeout=600)
     assert result.returncode != 0, result.stdout[-3000:]
     output = " ".join((result.stdout + result.stderr).split())
     assert all(message in output for message in messages), output[-3000:]

@@ -10,13 +10,11 @@ import os
 import shlex
 
 import pytest
-import testinfra
 from runs import probe_from
 
-from oscar_testbed.molecule import scenario_testbed
+from oscar_testbed.molecule import connect
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "server")
-INVENTORY = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory", "ansible_inventory.yml")
 NODES = ["node001", "node002"]
 PORT = 3142
 MIRROR = "deb.debian.org"
@@ -62,23 +60,9 @@ print(tls.recv(4096).split(b"\r\n")[0].decode())
 """
 
 
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return scenario_testbed(SCENARIO).plan()
-
-
 @pytest.fixture(scope="module")
 def private_ip(plan):
     return plan.host("head").interface("private").ip
-
-
-@pytest.fixture(scope="module")
-def head():
-    return connect("head")
 
 
 @pytest.fixture(scope="module", params=NODES)

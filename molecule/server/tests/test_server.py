@@ -8,45 +8,26 @@ answers DNS for every host both ways; chrony on the nodes follows the head;
 
 import json
 import os
-import re
 import shlex
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
-import testinfra
 from oscar_c3 import conf
 from probes import DISCOVER_SCRIPT
 
-from oscar_testbed.molecule import scenario_testbed
+from oscar_testbed.molecule import connect, converge, recap
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "server")
-INVENTORY = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory", "ansible_inventory.yml")
 NODES = ["node001", "node002"]
 HOSTS = ["head", *NODES]
 DOMAIN = "cluster"
-
-
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return scenario_testbed(SCENARIO).plan()
 
 
 @pytest.fixture(scope="module")
 def private(plan):
     """Each host's NIC on the private network: its address and MAC."""
     return {name: plan.host(name).interface("private") for name in HOSTS}
-
-
-@pytest.fixture(scope="module")
-def head():
-    return connect("head")
 
 
 @pytest.fixture(scope="module", params=NODES)
@@ -173,37 +154,6 @@ def test_c3_conf_describes_the_cluster_as_c3_reads_it(head):
 
 
 # ---------------------------------------------------------------- runs
-
-
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
-
-
-def converge(*args, env=None):
-    """ansible-playbook on the scenario's converge.yml, as molecule runs it (its config and inventory)."""
-    command = [
-        # The toolchain that runs these tests runs molecule's playbooks too.
-        os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-        "-i",
-        os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory"),
-        os.path.join(SCENARIO_DIR, "converge.yml"),
-        *args,
-    ]
-    # Plain output: molecule asks for colours, which the checks below would have to read through.
-    plain = {"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "NO_COLOR": "1"}
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, **plain, **(env or {})),
-        timeout=900,
-        check=False,
-    )
-
-
-def recap(output):
-    """{host: (ok, changed, unreachable, failed)} from a run's PLAY RECAP."""
-    return {match[0]: tuple(int(n) for n in match[1:]) for match in RECAP.findall(output)}
 
 
 def test_check_mode_on_a_converged_cluster_reports_no_change():

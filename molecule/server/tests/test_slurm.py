@@ -10,41 +10,25 @@ idle, and a node the head cannot reach keeps its line.
 import os
 import re
 import shlex
-import subprocess
-import sys
 import time
 import uuid
 
 import pytest
-import testinfra
 
-from oscar_testbed.molecule import scenario_testbed
+from oscar_testbed.molecule import connect, converge, recap, scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "server")
-EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-INVENTORY = os.path.join(EPHEMERAL, "inventory", "ansible_inventory.yml")
-SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODES = ["node001", "node002"]
 HOSTS = ["head", *NODES]
 SLURM_CONF = "/etc/slurm/slurm.conf"
 CONF_CACHE = "/run/slurm/conf/slurm.conf"
 MUNGE_KEY = "/etc/munge/munge.key"
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
-
-
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
 
 
 @pytest.fixture(scope="module")
 def private():
     plan = scenario_testbed(SCENARIO).plan()
     return {name: plan.host(name).interface("private") for name in HOSTS}
-
-
-@pytest.fixture(scope="module")
-def head():
-    return connect("head")
 
 
 @pytest.fixture(scope="module", params=NODES)
@@ -228,30 +212,6 @@ def test_a_node_that_was_down_comes_back_idle(head):
 
 
 # ---------------------------------------------------------------- runs: reconfigure, restart, unreachable
-
-
-def converge(*args, inventory=()):
-    """ansible-playbook on the scenario's converge.yml, as molecule runs it (its config and inventory)."""
-    command = [
-        os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-        "-i",
-        os.path.join(EPHEMERAL, "inventory"),
-        *[part for source in inventory for part in ("-i", source)],
-        os.path.join(SCENARIO_DIR, "converge.yml"),
-        *args,
-    ]
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", NO_COLOR="1"),
-        timeout=900,
-        check=False,
-    )
-
-
-def recap(output):
-    return {match[0]: tuple(int(n) for n in match[1:]) for match in RECAP.findall(output)}
 
 
 def handler_output(output, name):

@@ -11,13 +11,10 @@ import os
 import shlex
 
 import pytest
-import testinfra
-from test_server import converge, recap
 
-from oscar_testbed.molecule import scenario_testbed
+from oscar_testbed.molecule import connect, converge, recap, scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "server")
-INVENTORY = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory", "ansible_inventory.yml")
 NODES = ["node001", "node002"]
 HOSTS = ["head", *NODES]
 DOMAIN = "cluster"
@@ -27,10 +24,6 @@ BEGIN = "# BEGIN oscar.cluster: the cluster's SSH host keys, read from each host
 END = "# END oscar.cluster: the cluster's SSH host keys, read from each host"
 # A key of the site's own in root's authorized_keys, which the roles must keep.
 SITE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMguKKFxIHeN4mVFYvISRHWQ4hwbgGeoJsNw8SHABXvj admin@site"
-
-
-def connect(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
 
 
 @pytest.fixture(scope="module")
