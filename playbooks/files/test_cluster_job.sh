@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # OSCAR's Test Cluster Setup through Slurm: one task per allocated node, both
 # MPI programs started by srun, each line of their output tagged with the MPI
 # that printed it.  Debian's MPICH talks to srun over PMI-2, its Open MPI over

@@ -95,7 +95,7 @@ def ping(address, timeout=3):
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            data, (source, _) = sock.recvfrom(1024)
+            data, (source, _port) = sock.recvfrom(1024)
             icmp = data[(data[0] & 0x0F) * 4 :]
             if source == address and icmp[0] == 0 and struct.unpack("!H", icmp[4:6])[0] == ident:
                 return True

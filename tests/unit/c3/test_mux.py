@@ -114,7 +114,7 @@ def target(name, address, port, **settings):
 
 
 def accepted(server, count):
-    peers = [server.accept()[0] for _ in range(count)]
+    peers = [server.accept()[0] for _unused in range(count)]
     server.settimeout(0.3)
     with pytest.raises(TimeoutError):
         peers.append(server.accept()[0])  # and no more
@@ -277,7 +277,7 @@ class Nodes:
             process.exit(0)
 
         ports = []
-        for _ in range(count):
+        for _unused in range(count):
             server = await asyncssh.listen(
                 "127.0.0.1",
                 0,
@@ -386,7 +386,7 @@ def test_a_command_that_fails_before_its_request_stops_the_daemon_it_started(nod
     failed = cexec(c3env, inventory, ":7", "true")
     assert failed.returncode == 2 and "position 7 is beyond the last node" in failed.stderr
     mux_dir = Path(c3env["XDG_RUNTIME_DIR"]) / "oscar-c3"
-    for _ in range(100):  # the daemon reads the stop once asyncssh is imported
+    for _attempt in range(100):  # the daemon reads the stop once asyncssh is imported
         if not (mux_dir / "mux.sock").exists():
             break
         time.sleep(0.1)
@@ -405,7 +405,7 @@ def test_two_cold_runs_at_once_share_one_new_daemon(nodes, c3env):
             text=True,
             env=c3env,
         )
-        for _ in range(2)
+        for _unused in range(2)
     ]
     for run in runs:
         out, err = run.communicate(timeout=60)
@@ -416,7 +416,7 @@ def test_two_cold_runs_at_once_share_one_new_daemon(nodes, c3env):
     stop = subprocess.run([str(ROOT / "c3" / "c3"), "mux", "--stop"], env=c3env, check=False)
     assert stop.returncode == 0
     lock_path = Path(c3env["XDG_RUNTIME_DIR"]) / "oscar-c3" / "mux.lock"
-    for _ in range(50):
+    for _attempt in range(50):
         with open(lock_path) as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
