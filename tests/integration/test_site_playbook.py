@@ -109,8 +109,9 @@ def test_the_first_run_sets_up_the_cluster(site, first_run):
     for step in ("install_server", "complete_setup"):
         assert steps.get(step) == "done", steps
     # Slurm counts both nodes in, idle: the head's controller and the nodes' daemons work together.
-    sinfo = site.cli("--name", NAME, "ssh", "head", "sinfo", "--noheader", "--Node", "--format=%N %t").stdout
-    assert sorted(sinfo.split()) == sorted([*NODES, "idle", "idle"]), sinfo
+    # One word per node (the command goes through the remote shell): name:state.
+    sinfo = site.cli("--name", NAME, "ssh", "head", "sinfo", "--noheader", "--Node", "--format=%N:%t").stdout
+    assert sorted(sinfo.split()) == [f"{node}:idle" for node in NODES], sinfo
     assert {site.node_states()[n] for n in NODES} == {"up"}
 
 
