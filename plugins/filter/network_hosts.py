@@ -7,23 +7,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.oscar.cluster.plugins.module_utils.cluster_hosts import network_hosts
+from ansible_collections.oscar.cluster.plugins.module_utils.cluster_hosts import network_hosts, plain
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
-
-
-def _plain(value):
-    """Inventory and hostvars values as plain lists, dicts and strings."""
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return dict((str(key), _plain(item)) for key, item in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
 
 
 def network_hosts_filter(hosts, network, head):
     """The checked table of the hosts' NICs on network; a bad value fails the task, naming the node."""
     try:
-        return network_hosts(_plain(hosts), _plain(network), head)
+        return network_hosts(plain(hosts), plain(network), head)
     except OdaError as error:
         raise AnsibleFilterError(str(error)) from None
 

@@ -8,22 +8,14 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.oscar.cluster.plugins.module_utils import slurm_conf
+from ansible_collections.oscar.cluster.plugins.module_utils.cluster_hosts import plain
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
-
-
-def _plain(value):
-    """Inventory and hostvars values as plain lists, dicts and strings."""
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return dict((str(key), _plain(item)) for key, item in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
 
 
 def slurm_nodes_filter(nodes, previous_conf="", memory_reserve_percent=5):
     """slurm.conf's NodeName lines for nodes; a bad node fails the task, naming it."""
     try:
-        return slurm_conf.node_lines(_plain(nodes), previous_conf or "", memory_reserve_percent)
+        return slurm_conf.node_lines(plain(nodes), previous_conf or "", memory_reserve_percent)
     except OdaError as error:
         raise AnsibleFilterError(str(error)) from None
 

@@ -23,6 +23,15 @@ from ansible_collections.oscar.cluster.plugins.module_utils import oda_validate 
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
 
 
+def plain(value):
+    """Inventory and hostvars values as plain lists, dicts and strings, for the filters."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return dict((str(key), plain(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
 def _text(value):
     return "" if value is None else str(value).strip()
 
