@@ -3,6 +3,7 @@
 import json
 import subprocess
 import time
+from pathlib import Path
 
 from testbed_helpers import ODA_INVENTORY, ROOT, VENV_BIN, ansible_ping, oda_env, podman_objects
 
@@ -180,6 +181,48 @@ def test_a_host_can_lose_one_network_and_keep_the_other(cli, faults_bed):
     finally:
         cli("--name", faults_bed, "reconnect", "head", "--network", "private")
     assert reachable(cli, faults_bed, "node001", private_ip)
+
+
+def bridge_addresses(name):
+    """{network: (its bridge's MAC address, how the kernel says it was assigned)} of a testbed."""
+    found = {}
+    label = f"label=oscar.testbed={name}"
+    networks = subprocess.run(
+        ["podman", "network", "ls", "--filter", label, "--format", "{{.Name}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for network in networks:
+        interface = subprocess.run(
+            ["podman", "network", "inspect", "--format", "{{.NetworkInterface}}", network],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        sysfs = Path("/sys/class/net", interface)
+        address, assigned = ((sysfs / leaf).read_text().strip() for leaf in ("address", "addr_assign_type"))
+        found[network] = (address, assigned)
+    return found
+
+
+def test_a_host_leaving_the_network_leaves_the_bridge_address_alone(cli, faults_bed):
+    """Every host's turn to leave: the bridge keeps its address and the others answer at once.
+
+    A bridge that follows its ports' addresses takes another one when the
+    host with the lowest leaves; the others' ARP caches then point at the
+    old one and their SSH stalls for tens of seconds.
+    """
+    before = bridge_addresses(faults_bed)
+    assert before and all(assigned == "3" for _address, assigned in before.values()), before
+    for leaving, witness in (("node001", "node002"), ("node002", "node003"), ("node003", "node001")):
+        cli("--name", faults_bed, "disconnect", leaving)
+        try:
+            assert bridge_addresses(faults_bed) == before
+            assert ssh(cli, faults_bed, witness, "true", timeout=10, connect_timeout=3).returncode == 0
+        finally:
+            cli("--name", faults_bed, "reconnect", leaving)
+    assert bridge_addresses(faults_bed) == before
 
 
 def test_two_testbeds_get_separate_networks_and_go_away_separately(cli, faults_bed):

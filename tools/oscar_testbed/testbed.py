@@ -56,6 +56,10 @@ INOTIFY_THRESHOLD = 24
 # overlay root cannot give: they live on the machine's own filesystem, under
 # the testbed's state directory as exports/<name>.
 HEAD_EXPORTS = {"home": "/home", "opt-cluster": "/opt/cluster"}
+# Where the kernel shows network interfaces; addr_assign_type 3 is an address
+# set by hand (NET_ADDR_SET), one a bridge keeps whatever its ports do.
+SYS_CLASS_NET = "/sys/class/net"
+ADDRESS_SET_BY_HAND = "3"
 
 
 def default_state_root():
@@ -204,6 +208,7 @@ class Testbed:
             os.makedirs(self.control_dir, mode=0o700, exist_ok=True)
             self._write_files(plan, known_hosts_lines=[])
             self._start_containers(plan, reference)
+            self.pin_bridge_addresses(plan)
             self.wait_ready(plan.hosts, timeout=timeout)
             registry.register(oda_url, plan, self.access())
         except BaseException:
@@ -499,6 +504,8 @@ class Testbed:
     def start(self, name, timeout=DEFAULT_BOOT_TIMEOUT):
         host_plan = self.host(name)
         commands.podman("start", host_plan.container)
+        # A network left with no host gets a new bridge when this one rejoins.
+        self.pin_bridge_addresses()
         # A restarted container keeps its disk, so its host keys are unchanged.
         self.wait_ready([host_plan], timeout=timeout)
 
@@ -522,6 +529,42 @@ class Testbed:
                 )
             roles = [network_role]
         return [(plan.network(r), host_plan.interface(r)) for r in roles]
+
+    def pin_bridge_addresses(self, plan=None):
+        """Keep each network's bridge on the MAC address it has now.
+
+        A Linux bridge whose address was never set takes the lowest address
+        among its ports, so it changes when a host leaves the network
+        (disconnect, kill, stop) and the bridge had that host's address.  The
+        other hosts keep the old address in their ARP caches (the kernel
+        announces no change), and their packets to this machine are lost
+        until those entries expire, tens of seconds: every host's SSH stalls,
+        not only the one that left.  A bridge whose address was set keeps it.
+        Networks whose bridge does not exist yet (no host joined) are skipped.
+        Returns the interfaces pinned now.
+        """
+        plan = plan or self.plan()
+        pinned = []
+        for network in plan.networks:
+            found = commands.podman(
+                "network", "inspect", "--format", "{{.NetworkInterface}}", network.name, check=False
+            )
+            interface = found.stdout.strip()
+            if found.returncode != 0 or not interface:
+                continue
+            directory = os.path.join(SYS_CLASS_NET, interface)
+            try:
+                with open(os.path.join(directory, "addr_assign_type"), encoding="ascii") as handle:
+                    assigned = handle.read().strip()
+                with open(os.path.join(directory, "address"), encoding="ascii") as handle:
+                    address = handle.read().strip()
+            except FileNotFoundError:
+                continue
+            if assigned == ADDRESS_SET_BY_HAND:
+                continue
+            commands.run([commands.find_program("ip"), "link", "set", "dev", interface, "address", address])
+            pinned.append(interface)
+        return pinned
 
     def disconnect(self, name, network_role=None):
         """Cut a host off one network, or off all of its networks."""
@@ -547,6 +590,7 @@ class Testbed:
             except CommandError as exc:
                 if "already" not in exc.stderr:
                     raise
+            self.pin_bridge_addresses()
             # Return once the host answers on that network again, so that a
             # test may rely on it right away.
             silent = sshaccess.wait_for_ports([iface.ip], time.monotonic() + RECONNECT_TIMEOUT)

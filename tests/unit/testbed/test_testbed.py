@@ -441,17 +441,20 @@ def test_disconnect_from_a_network_the_host_is_not_on_is_refused(make_testbed, p
 def test_reconnect_restores_the_planned_address_and_mac(make_testbed, podman_calls, answering_hosts):
     make_testbed().reconnect("node002")
     assert answering_hosts == ["10.211.0.12"]
-    assert podman_calls == [
-        [
-            "network",
-            "connect",
-            "--ip",
-            "10.211.0.12",
-            "--mac-address",
-            "02:00:0a:d3:00:0c",
-            "tb-private",
-            "tb-node002",
-        ]
+    assert podman_calls[0] == [
+        "network",
+        "connect",
+        "--ip",
+        "10.211.0.12",
+        "--mac-address",
+        "02:00:0a:d3:00:0c",
+        "tb-private",
+        "tb-node002",
+    ]
+    # Then the bridges' addresses are pinned (pin_bridge_addresses).
+    assert [call[:2] + call[-1:] for call in podman_calls[1:]] == [
+        ["network", "inspect", "tb-public"],
+        ["network", "inspect", "tb-private"],
     ]
 
 
@@ -461,7 +464,9 @@ def test_reconnect_restores_the_planned_address_and_mac(make_testbed, podman_cal
 )
 def test_reconnect_ignores_only_already_connected(make_testbed, monkeypatch, answering_hosts, stderr, raises):
     def failing_podman(*args, **kwargs):
-        raise CommandError(["podman", *args], 125, stderr)
+        if args[:2] == ("network", "connect"):
+            raise CommandError(["podman", *args], 125, stderr)
+        return completed()
 
     monkeypatch.setattr(commands, "podman", failing_podman)
     bed = make_testbed()
@@ -470,6 +475,50 @@ def test_reconnect_ignores_only_already_connected(make_testbed, monkeypatch, ans
             bed.reconnect("head", "public")
     else:
         assert bed.reconnect("head", "public") is None
+
+
+@pytest.fixture
+def bridges(tmp_path, monkeypatch):
+    """Networks whose bridges a fake /sys/class/net shows; records the ip commands run.
+
+    Returns (bridges, ran): set bridges[network] = (interface, address,
+    addr_assign_type), or (interface, None, None) for an interface the
+    kernel does not show.
+    """
+    table = {}
+    ran = []
+    monkeypatch.setattr(testbed, "SYS_CLASS_NET", str(tmp_path / "net"))
+
+    def fake_podman(*args, **kwargs):
+        if args[:2] == ("network", "inspect"):
+            interface, address, assigned = table.get(args[-1], ("", None, None))
+            if address is not None:
+                directory = tmp_path / "net" / interface
+                directory.mkdir(parents=True, exist_ok=True)
+                (directory / "address").write_text(address + "\n")
+                (directory / "addr_assign_type").write_text(assigned + "\n")
+            return completed(interface + "\n")
+        return completed()
+
+    monkeypatch.setattr(commands, "podman", fake_podman)
+    monkeypatch.setattr(commands, "find_program", lambda name: "/usr/sbin/" + name)
+    monkeypatch.setattr(commands, "run", lambda argv, **kwargs: ran.append(argv) or completed())
+    return table, ran
+
+
+def test_a_bridge_that_follows_its_ports_is_pinned_at_its_address(make_testbed, bridges):
+    table, ran = bridges
+    table["tb-private"] = ("podman7", "1e:5a:d8:cd:4a:5d", "1")
+    assert make_testbed().pin_bridge_addresses() == ["podman7"]
+    assert ran == [["/usr/sbin/ip", "link", "set", "dev", "podman7", "address", "1e:5a:d8:cd:4a:5d"]]
+
+
+def test_pinned_bridges_and_bridges_not_made_yet_are_left_alone(make_testbed, bridges):
+    table, ran = bridges
+    table["tb-public"] = ("podman6", "8a:44:37:92:88:c8", "3")  # set already
+    table["tb-private"] = ("podman7", None, None)  # podman named it; no host joined yet
+    assert make_testbed().pin_bridge_addresses() == []
+    assert ran == []
 
 
 def test_reconnect_fails_when_the_host_does_not_answer_again(make_testbed, podman_calls, monkeypatch):
