@@ -80,6 +80,19 @@ def test_the_node_is_idle_and_runs_jobs(node, head):
     assert result.stdout.split() == ["node001"]
 
 
+@pytest.mark.parametrize(("plugin", "rank_variable"), [("pmi2", "PMI_RANK"), ("pmix", "PMIX_RANK")])
+def test_slurmd_starts_mpi_tasks_with_each_plugin(head, plugin, rank_variable):
+    """MPICH's pmi2 and Open MPI's pmix: slurmd's plugin hands the task its rank.
+
+    The pmix plugin fails at slurmd's start when the PMIx library is missing
+    then, and every pmix step afterwards hangs in its launch.
+    """
+    assert wait_until_idle(head) == "idle"
+    result = head.run(f"timeout 60 srun --mpi={plugin} --nodelist=node001 printenv {rank_variable}")
+    assert result.rc == 0, result.stdout + result.stderr
+    assert result.stdout.split() == ["0"]
+
+
 def test_a_global_setting_restarts_slurmctld_and_then_slurmd(node, head):
     """The head restarts slurmctld; clients finds the node's copy older than the head's: slurmd restarts."""
     pids = (main_pid(head, "slurmctld"), main_pid(node, "slurmd"))
