@@ -89,6 +89,9 @@ def prerequisites():
         raise BenchmarkError(
             "clush is missing from %s; run scripts/setup (ClusterShell is in requirements.txt)" % VENV_BIN
         )
+    # The C3 sources byte-compiled, as clush's are by pip: what an installed
+    # command runs, also after an edit made since scripts/setup.
+    run([sys.executable, "-m", "compileall", "-q", str(ROOT / "c3"), str(ROOT / "plugins" / "module_utils")])
 
 
 class Bench:

@@ -391,9 +391,7 @@ def run_through_daemon(request, on_result):
 def run_in_process(request, on_result):
     early = open_early(request["targets"], request["fanout"])  # connecting while asyncssh is imported
     try:
-        import asyncio  # noqa: PLC0415
-
-        from . import runner  # noqa: PLC0415
+        from . import runner  # noqa: PLC0415 (first: it imports asyncio its own way)
     except BaseException:
         close_early(early)
         raise
@@ -412,6 +410,8 @@ def run_in_process(request, on_result):
             )
         finally:
             pool.close()
+
+    import asyncio  # noqa: PLC0415 (imported by runner by now)
 
     return asyncio.run(main())
 
@@ -617,10 +617,8 @@ class Daemon:
 
 def _serve_claimed(lock_file, listener, persist, first_request=False):
     """Run the daemon on a claimed socket; with first_request, after waiting for a first client."""
-    import asyncio  # noqa: PLC0415
-
     with lock_file:
-        daemon = Daemon(listener, persist)
+        daemon = Daemon(listener, persist)  # imports runner, which imports asyncio its own way
         first = None
         if first_request:
             first = _first_request(listener)
@@ -628,6 +626,8 @@ def _serve_claimed(lock_file, listener, persist, first_request=False):
                 with contextlib.suppress(OSError):
                     os.unlink(daemon.path)
                 return 0
+        import asyncio  # noqa: PLC0415 (imported by runner by now)
+
         asyncio.run(daemon.run(first))
     return 0
 

@@ -8,7 +8,6 @@ Every host gets its own connect timeout and command timeout; a host that
 fails never holds up the others.
 """
 
-import asyncio
 import contextlib
 import ctypes.util
 import glob
@@ -16,6 +15,7 @@ import os
 import posixpath
 import shlex
 import socket
+import sys
 import tempfile
 
 from .gather import FAILED, OK, TIMEOUT, UNREACHABLE, Result
@@ -38,28 +38,50 @@ def _linker_lookup(name):
     return ctypes.util._findSoname_ldconfig(name) if listed else None
 
 
-def _import_asyncssh():
-    """asyncssh, imported without the program runs of ctypes.util.find_library.
+# Optional modules asyncssh imports that C3 never uses, kept out of its import.
+# X.509 certificates as SSH keys (RFC 6187), which OpenSSH does not support:
+# asyncssh's module loads cryptography.x509, then needs pyOpenSSL (not
+# installed here) and gives up, "not available".  TLS: no C3 connection uses
+# it, and asyncio takes an absent ssl as "no TLS".  The two cost about 30 ms
+# on the critical path of a cold run.
+UNUSED_MODULES = ("asyncssh.crypto.x509", "ssl")
+
+
+def _import_transport():
+    """asyncio and asyncssh, imported without UNUSED_MODULES or the program runs of find_library.
 
     Importing asyncssh looks for liboqs (post-quantum key exchange) under two
-    names.  For a library that is not installed, find_library runs
-    `ldconfig -p`, then `gcc` and `ld` to search further, per name: 40 to
-    100 ms before the first handshake of a cold run.  The lookup used here
+    names.  For a library that is not installed, ctypes.util.find_library
+    runs `ldconfig -p`, then `gcc` and `ld` to search further, per name: 40
+    to 100 ms before the first handshake of a cold run.  The lookup used here
     reads what the dynamic linker reads, LD_LIBRARY_PATH and its cache (which
     installing a library updates), and runs ldconfig only for a name the
     cache holds.
+
+    An UNUSED_MODULES name that is not imported yet fails with ImportError
+    for the duration (a None entry in sys.modules), then is importable again
+    for any other code of the process.  asyncio comes first because it is
+    asyncio that imports ssl.
     """
+    blocked = [name for name in UNUSED_MODULES if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None
     original = ctypes.util.find_library
     if hasattr(ctypes.util, "_findSoname_ldconfig"):
         ctypes.util.find_library = _linker_lookup
     try:
+        import asyncio  # noqa: PLC0415
+
         import asyncssh  # noqa: PLC0415
     finally:
         ctypes.util.find_library = original
-    return asyncssh
+        for name in blocked:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+    return asyncio, asyncssh
 
 
-asyncssh = _import_asyncssh()
+asyncio, asyncssh = _import_transport()
 
 KEEPALIVE_SECONDS = 15
 KEEPALIVE_COUNT = 3

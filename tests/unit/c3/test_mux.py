@@ -12,6 +12,7 @@ import getpass
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -88,6 +89,37 @@ def test_library_lookup_runs_no_program_for_a_library_the_linker_cache_lacks(tmp
     (tmp_path / "lib" / "liboqs.so.8").write_bytes(b"")
     monkeypatch.setenv("LD_LIBRARY_PATH", "/nowhere:%s" % (tmp_path / "lib"))
     assert runner._linker_lookup("oqs") == str(tmp_path / "lib" / "liboqs.so.8")
+
+
+def _python(code):
+    """Run code in a new interpreter, as the daemon starts: nothing imported yet."""
+    env = dict(os.environ, PYTHONPATH="%s:%s" % (ROOT / "c3", ROOT / "collections"))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_asyncssh_is_imported_without_tls_or_x509_and_both_stay_importable():
+    answer = _python(
+        "import sys\n"
+        "from oscar_c3 import runner\n"
+        "print('ssl' in sys.modules, 'cryptography.x509' in sys.modules)\n"
+        "print(runner.asyncssh.public_key._x509_available)\n"
+        "import ssl, cryptography.x509\n"
+        "print(ssl.OPENSSL_VERSION_NUMBER > 0 and cryptography.x509.Name is not None)\n"
+    )
+    assert answer == ["False", "False", "False", "True"]
+
+
+def test_modules_already_imported_are_left_alone():
+    answer = _python(
+        "import ssl, sys\n"
+        "from oscar_c3 import runner\n"
+        "print(sys.modules['ssl'] is ssl, runner.asyncio.base_events.ssl is ssl)\n"
+    )
+    assert answer == ["True", "True"]
 
 
 # ---- TCP connections opened before asyncssh ---------------------------------------
