@@ -19,7 +19,12 @@ C3 commands and Ansible read the nodes from ODA through oscar_inventory.  The
 C3 inventory cache is warm in both cases (ODA did not change).
 
 Recorded: every time, the medians, and the ratios cexec/clush, cexec/pdsh,
-ansible/cexec (and the same for the copies).
+ansible/cexec (and the same for the copies).  With each time, where the CPU
+went: the test hosts' containers (their cgroups: sshd, the shells, Ansible's
+modules) and the rest of this machine (the tool itself, with its ssh
+processes or daemon).  The testbed's nodes share this machine's CPUs with the
+tool; on a real cluster every node has its own, so the CPU a tool spends on
+the machine it runs on is what bounds it there.
 
 Prerequisites (installed here when missing): pdsh from Debian; pdcp also has to
 run on the nodes, so its files are pushed there from this machine's package.
@@ -47,6 +52,7 @@ BED = "c3-bench"
 FANOUT = 64
 PAYLOAD = 1 << 20
 PDCP_FILES = ["/usr/bin/pdcp", "/usr/bin/pdsh.bin", "/usr/lib/x86_64-linux-gnu/pdsh/sshcmd.so"]
+MODES = ("cold", "warm")
 TOOLS = {
     "hostname": ["cexec", "clush", "pdsh", "ansible -m command"],
     "copy 1 MiB": ["cpush", "clush --copy", "pdcp", "ansible -m copy"],
@@ -69,10 +75,54 @@ def run(argv, env=None, check=True, timeout=900):
     return result
 
 
-def timed(argv, env=None):
+class CpuMeter:
+    """CPU seconds used so far by the whole machine and by the test hosts' containers.
+
+    The machine's from /proc/stat; the containers' from their cgroups, under
+    cgroup v1 (cpuacct.usage, nanoseconds) or v2 (cpu.stat usage_usec).
+    """
+
+    def __init__(self, containers):
+        paths = run(["podman", "inspect", "--format", "{{.State.CgroupPath}}", *containers]).stdout.split()
+        self.files = []
+        for path in paths:
+            v1 = Path("/sys/fs/cgroup/cpuacct") / path.lstrip("/") / "cpuacct.usage"
+            v2 = Path("/sys/fs/cgroup") / path.lstrip("/") / "cpu.stat"
+            if v1.exists():
+                self.files.append((v1, None))
+            elif v2.exists():
+                self.files.append((v2, "usage_usec"))
+            else:
+                raise BenchmarkError("no CPU accounting for the container cgroup %s" % path)
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def sample(self):
+        """(machine busy seconds, test hosts' seconds)."""
+        with open("/proc/stat") as stat:
+            fields = [int(field) for field in stat.readline().split()[1:]]
+        idle = fields[3] + fields[4]  # idle and iowait
+        hosts = 0.0
+        for path, key in self.files:
+            text = path.read_text()
+            if key is None:
+                hosts += int(text) / 1e9
+            else:
+                usage = next(line.split()[1] for line in text.splitlines() if line.startswith(key))
+                hosts += int(usage) / 1e6
+        return (sum(fields[:8]) - idle) / self.tick, hosts
+
+
+def timed(argv, env=None, meter=None):
+    """{"seconds": wall time, "tool_cpu", "hosts_cpu": CPU seconds} of one run."""
+    before = meter.sample() if meter else None
     started = time.perf_counter()
     run(argv, env=env)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    if not meter:
+        return {"seconds": seconds}
+    after = meter.sample()
+    hosts = after[1] - before[1]
+    return {"seconds": seconds, "tool_cpu": max(0.0, after[0] - before[0] - hosts), "hosts_cpu": hosts}
 
 
 def prerequisites():
@@ -115,6 +165,7 @@ class Bench:
         self.testbed("up", "--nodes", str(self.size))
         status = json.loads(self.testbed("status", "--json").stdout)
         self.ssh_config = status["ssh_config"]
+        self.meter = CpuMeter([host["container"] for host in status["hosts"]])
         self.env = dict(
             os.environ,
             OSCAR_ODA_URL=status["oda"],
@@ -244,7 +295,7 @@ class Bench:
         ], self.env
 
     def measure(self, tool):
-        """(cold seconds, warm seconds) of one tool."""
+        """(cold, warm) runs of one tool, each as timed() returns it."""
         directory = None
         if tool in ("cexec", "cpush"):
             self.stop_c3()
@@ -253,9 +304,9 @@ class Bench:
         else:
             directory = self.fresh_control(tool.split()[0])
         argv, env = self.argv(tool, directory)
-        cold = timed(argv, env)
+        cold = timed(argv, env, self.meter)
         argv, env = self.argv(tool, directory)
-        warm = timed(argv, env)
+        warm = timed(argv, env, self.meter)
         return cold, warm
 
 
@@ -267,8 +318,8 @@ def ratio(numerator, denominator):
     return round(numerator / denominator, 3) if numerator and denominator else None
 
 
-def summarise(times):
-    """Medians and ratios from {size: {task: {tool: {"cold": [...], "warm": [...]}}}}."""
+def summarise(times, cpu):
+    """Medians and ratios from {size: {task: {tool: {mode: [...]}}}} and the CPU seconds beside them."""
     summary = {}
     for size, tasks in times.items():
         summary[size] = {}
@@ -278,14 +329,28 @@ def summarise(times):
                 tool: {mode: median(values) for mode, values in modes.items()}
                 for tool, modes in tools.items()
             }
+            cpu_medians = {
+                tool: {
+                    mode: {side: median(values) for side, values in sides.items()}
+                    for mode, sides in cpu[size][task][tool].items()
+                }
+                for tool in tools
+            }
             ratios = {}
-            for mode in ("cold", "warm"):
+            for mode in MODES:
                 ratios[mode] = {
                     "%s/%s" % (ours, clush): ratio(medians[ours][mode], medians[clush][mode]),
                     "%s/%s" % (ours, pdsh): ratio(medians[ours][mode], medians[pdsh][mode]),
                     "%s/%s" % (ansible, ours): ratio(medians[ansible][mode], medians[ours][mode]),
+                    "%s/%s, CPU on this machine" % (ansible, ours): ratio(
+                        cpu_medians[ansible][mode]["tool"], cpu_medians[ours][mode]["tool"]
+                    ),
                 }
-            summary[size][task] = {"median_seconds": medians, "ratios": ratios}
+            summary[size][task] = {
+                "median_seconds": medians,
+                "median_cpu_seconds": cpu_medians,
+                "ratios": ratios,
+            }
     return summary
 
 
@@ -301,9 +366,26 @@ def markdown(report):
     ]
     for size, tasks in report["summary"].items():
         for task, data in tasks.items():
-            lines += ["## %s nodes: %s" % (size, task), "", "| tool | cold | warm |", "|---|---:|---:|"]
+            lines += [
+                "## %s nodes: %s" % (size, task),
+                "",
+                "| tool | cold | warm | cold: CPU here / hosts | warm: CPU here / hosts |",
+                "|---|---:|---:|---:|---:|",
+            ]
             for tool, modes in data["median_seconds"].items():
-                lines.append("| `%s` | %.2f s | %.2f s |" % (tool, modes["cold"], modes["warm"]))
+                used = data["median_cpu_seconds"][tool]
+                lines.append(
+                    "| `%s` | %.2f s | %.2f s | %.2f / %.2f s | %.2f / %.2f s |"
+                    % (
+                        tool,
+                        modes["cold"],
+                        modes["warm"],
+                        used["cold"]["tool"],
+                        used["cold"]["hosts"],
+                        used["warm"]["tool"],
+                        used["warm"]["hosts"],
+                    )
+                )
             lines += ["", "| ratio | cold | warm |", "|---|---:|---:|"]
             for name in data["ratios"]["cold"]:
                 lines.append(
@@ -313,6 +395,11 @@ def markdown(report):
     lines += [
         "Ratios ours/theirs below 1 mean the C3 command is faster;",
         "ansible/ours is how many times slower Ansible is.",
+        "CPU here: seconds of CPU this machine spent outside the test hosts (the tool,",
+        "its ssh processes or daemon); hosts: the test hosts' containers (sshd, shells,",
+        "Ansible's modules).  The test hosts share this machine's CPUs with the tool;",
+        "on a real cluster each node has its own, and the CPU spent here is what bounds",
+        "a tool's fan-out.",
         "",
     ]
     return "\n".join(lines)
@@ -332,6 +419,7 @@ def main():
         parser.error("sizes must be 1 to 64 nodes and --repeat at least 1")
     prerequisites()
     times = {}
+    cpu = {}
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="c3-bench-") as work:
             bench = Bench(size, work, args.testbed)
@@ -341,15 +429,32 @@ def main():
                 times[size] = {
                     task: {tool: {"cold": [], "warm": []} for tool in tools} for task, tools in TOOLS.items()
                 }
+                cpu[size] = {
+                    task: {tool: {mode: {"tool": [], "hosts": []} for mode in MODES} for tool in tools}
+                    for task, tools in TOOLS.items()
+                }
                 for repeat in range(args.repeat):
                     for task, tools in TOOLS.items():
                         for tool in tools:
-                            cold, warm = bench.measure(tool)
-                            times[size][task][tool]["cold"].append(round(cold, 3))
-                            times[size][task][tool]["warm"].append(round(warm, 3))
+                            runs = dict(zip(MODES, bench.measure(tool), strict=True))
+                            for mode, measured in runs.items():
+                                times[size][task][tool][mode].append(round(measured["seconds"], 3))
+                                cpu[size][task][tool][mode]["tool"].append(round(measured["tool_cpu"], 2))
+                                cpu[size][task][tool][mode]["hosts"].append(round(measured["hosts_cpu"], 2))
                             print(
-                                "c3_fanout: %d nodes, run %d, %s: cold %.2f s, warm %.2f s"
-                                % (size, repeat + 1, tool, cold, warm),
+                                "c3_fanout: %d nodes, run %d, %s: cold %.2f s, warm %.2f s "
+                                "(CPU here/hosts: cold %.2f/%.2f s, warm %.2f/%.2f s)"
+                                % (
+                                    size,
+                                    repeat + 1,
+                                    tool,
+                                    runs["cold"]["seconds"],
+                                    runs["warm"]["seconds"],
+                                    runs["cold"]["tool_cpu"],
+                                    runs["cold"]["hosts_cpu"],
+                                    runs["warm"]["tool_cpu"],
+                                    runs["warm"]["hosts_cpu"],
+                                ),
                                 flush=True,
                             )
             finally:
@@ -366,7 +471,8 @@ def main():
         "repeat": args.repeat,
         "fanout": FANOUT,
         "times_seconds": times,
-        "summary": summarise(times),
+        "cpu_seconds": cpu,
+        "summary": summarise(times, cpu),
     }
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)

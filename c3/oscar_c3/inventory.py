@@ -146,6 +146,8 @@ def _apply_settings(name, host, settings):
         host.check_host_keys = False
     if settings.get("kexalgorithms"):
         host.kex = settings["kexalgorithms"]
+    if settings.get("ciphers"):
+        host.ciphers = settings["ciphers"]
     if settings.get("connecttimeout"):
         host.connect_timeout = float(settings["connecttimeout"])
 

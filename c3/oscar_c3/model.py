@@ -21,7 +21,8 @@ class Host:
     config: list = field(default_factory=list)  # ssh_config files given with -F
     known_hosts: list = field(default_factory=list)  # UserKnownHostsFile given with -o
     check_host_keys: bool = True
-    kex: str | None = None
+    kex: str | None = None  # KexAlgorithms, OpenSSH's syntax
+    ciphers: str | None = None  # Ciphers, OpenSSH's syntax
     connect_timeout: float | None = None
     resolved: bool = False  # the config files' settings are already in the fields above
 
@@ -42,6 +43,7 @@ class Host:
             tuple(self.known_hosts),
             self.check_host_keys,
             self.kex,
+            self.ciphers,
         )
 
     def to_dict(self):

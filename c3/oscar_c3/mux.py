@@ -40,6 +40,7 @@ import socket
 import struct
 import sys
 import time
+import zlib
 
 from .paths import runtime_dir
 
@@ -61,10 +62,29 @@ _MAX_FDS = 250  # SCM_RIGHTS carries at most 253 descriptors in one message
 # or found one running and kept the connection to it for the request.
 _prestarted = False
 _connection = None
+_code_stamp = None
+
+
+def code_stamp():
+    """A short name for this version of the package: its modules' names, sizes and times.
+
+    The daemon's socket and lock carry it, so a command talks only to a
+    daemon running its own code: after an update, a daemon started before
+    it (which may not understand the new requests) is left to idle out,
+    and the first command starts a new one.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    with os.scandir(package) as entries:
+        modules = sorted(
+            (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+            for entry in entries
+            if entry.name.endswith(".py")
+        )
+    return "%08x" % (zlib.crc32(repr(modules).encode()) & 0xFFFFFFFF)
 
 
 def socket_path():
-    return os.path.join(runtime_dir(), "mux.sock")
+    return os.path.join(runtime_dir(), "mux-%s.sock" % _stamp())
 
 
 def log_path():
@@ -72,7 +92,14 @@ def log_path():
 
 
 def lock_path():
-    return os.path.join(runtime_dir(), "mux.lock")
+    return os.path.join(runtime_dir(), "mux-%s.lock" % _stamp())
+
+
+def _stamp():
+    global _code_stamp  # noqa: PLW0603 (computed once per process)
+    if _code_stamp is None:
+        _code_stamp = code_stamp()
+    return _code_stamp
 
 
 def persist_from_environment():
@@ -150,10 +177,10 @@ def close_early(early):
 # ---- starting the daemon ---------------------------------------------------------
 
 
-def _connect():
+def _connect(path=None):
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        client.connect(socket_path())
+        client.connect(path or socket_path())
     except OSError:
         client.close()
         return None
@@ -423,19 +450,29 @@ def run(request, on_result=None):
 
 
 def stop():
-    """Stop a running daemon (its connections close); True when one was running.
+    """Stop the user's daemons, of this version and of any other (their connections close).
 
-    Returns once the daemon has gone (it held the lock until then), so that
-    the next command starts a new one at once.
+    True when one was running.  Returns once each has gone (it held its lock
+    until then), so that the next command starts a new one at once.
     """
-    client = _connect()
+    directory = runtime_dir()
+    stopped = False
+    for name in sorted(os.listdir(directory)):
+        if name.startswith("mux") and name.endswith(".sock"):
+            base = os.path.join(directory, name[: -len(".sock")])
+            stopped = _stop_one(base + ".sock", base + ".lock") or stopped
+    return stopped
+
+
+def _stop_one(path, lock):
+    client = _connect(path)
     if client is None:
         return False
     with client, client.makefile("rwb") as stream:
         stream.write(b'{"stop": true}\n')
         stream.flush()
         stream.readline()
-    with open(lock_path(), "a") as lock_file:
+    with open(lock, "a") as lock_file:
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             try:

@@ -83,6 +83,21 @@ def _import_transport():
 
 asyncio, asyncssh = _import_transport()
 
+# Without a Ciphers setting, AES-GCM comes first (OpenSSH's own order starts
+# with ChaCha20-Poly1305): with the CPU's AES instructions it encrypts in a
+# fifth of the time in this process (2 against 10 ms for 8 MiB), all the
+# nodes' traffic going through this one process; the node's sshd is faster
+# with it too.  Every cipher OpenSSH offers by default stays acceptable.
+PREFERRED_CIPHERS = ",".join(
+    (
+        "aes128-gcm@openssh.com",
+        "aes256-gcm@openssh.com",
+        "chacha20-poly1305@openssh.com",
+        "aes128-ctr",
+        "aes192-ctr",
+        "aes256-ctr",
+    )
+)
 KEEPALIVE_SECONDS = 15
 KEEPALIVE_COUNT = 3
 CHUNK = 256 * 1024
@@ -125,7 +140,12 @@ class Pool:
         elif host.known_hosts:
             options["known_hosts"] = self._read(asyncssh.read_known_hosts, host.known_hosts)
         if host.kex:
-            options["kex_algs"] = host.kex.split(",")
+            options["kex_algs"] = host.kex  # a string: OpenSSH's +, - and ^ forms work
+        if host.ciphers:
+            options["encryption_algs"] = host.ciphers
+        elif host.resolved or not host.config:
+            # (A file asyncssh reads itself may set Ciphers: an option would override it.)
+            options["encryption_algs"] = PREFERRED_CIPHERS
         return options
 
     def _read(self, reader, paths):

@@ -8,8 +8,8 @@ here, once, when the inventory cache is built, and connect with explicit
 options.
 
 Only what decides how a host is reached is resolved: HostName, User, Port,
-IdentityFile, UserKnownHostsFile, StrictHostKeyChecking, KexAlgorithms and
-ConnectTimeout, with OpenSSH's rules (the first value obtained wins; every
+IdentityFile, UserKnownHostsFile, StrictHostKeyChecking, KexAlgorithms,
+Ciphers and ConnectTimeout, with OpenSSH's rules (the first value obtained wins; every
 IdentityFile counts; `Host` patterns with `*`, `?` and `!`).  Keywords that
 only tune the client (BatchMode, LogLevel, ControlMaster...) are ignored.  A
 file using anything else (Match, Include, ProxyJump, `%` tokens...) is not
@@ -28,6 +28,7 @@ RESOLVED = {
     "userknownhostsfile",
     "stricthostkeychecking",
     "kexalgorithms",
+    "ciphers",
     "connecttimeout",
 }
 # Settings with no bearing on where and as whom a connection goes.

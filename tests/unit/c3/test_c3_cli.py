@@ -409,7 +409,8 @@ def test_missing_inventory_source_is_a_clear_error(tmp_path, env):
             {"check_host_keys": False, "connect_timeout": 4.0},
         ),
         ({"ansible_ssh_args": "-o KexAlgorithms=a,b"}, {"kex": "a,b"}),
-        ({"ansible_ssh_args": "-F/c"}, {"config": ["/c"], "kex": None}),
+        ({"ansible_ssh_args": "-o Ciphers=+aes128-cbc"}, {"ciphers": "+aes128-cbc"}),
+        ({"ansible_ssh_args": "-F/c"}, {"config": ["/c"], "kex": None, "ciphers": None}),
     ],
 )
 def test_host_from_vars(hostvars, expected):

@@ -9,6 +9,7 @@ import asyncio
 import ctypes.util
 import fcntl
 import getpass
+import json
 import os
 import socket
 import subprocess
@@ -120,6 +121,24 @@ def test_modules_already_imported_are_left_alone():
         "print(sys.modules['ssl'] is ssl, runner.asyncio.base_events.ssl is ssl)\n"
     )
     assert answer == ["True", "True"]
+
+
+# ---- connection options ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings, ciphers",
+    [
+        ({}, runner.PREFERRED_CIPHERS),
+        ({"ciphers": "-aes128-gcm@openssh.com"}, "-aes128-gcm@openssh.com"),
+        ({"config": ["/etc/ssh/site_config"], "resolved": True}, runner.PREFERRED_CIPHERS),
+        # A file asyncssh reads at connection time may name Ciphers: nothing overrides it.
+        ({"config": ["/etc/ssh/site_config"]}, None),
+    ],
+)
+def test_the_cipher_preference_yields_to_what_the_ssh_settings_say(settings, ciphers):
+    options = runner.Pool()._options(Host("n1", "10.0.0.1", **settings), 10)
+    assert options.get("encryption_algs") == ciphers
 
 
 # ---- TCP connections opened before asyncssh ---------------------------------------
@@ -268,6 +287,7 @@ class Nodes:
         self.loop = asyncio.new_event_loop()
         self.accepted = {}
         self.sftp_calls = []
+        self.ciphers = []  # the cipher each command's connection negotiated
         self.servers = []
         host_key = asyncssh.generate_private_key("ssh-ed25519")
         client_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -305,6 +325,7 @@ class Nodes:
             setattr(CountingSFTP, name, counted)
 
         async def answer(process):
+            nodes.ciphers.append(process.get_extra_info("recv_cipher"))
             process.stdout.write("node on %d\n" % process.get_extra_info("sockname")[1])
             process.exit(0)
 
@@ -323,7 +344,7 @@ class Nodes:
             ports.append(server.sockets[0].getsockname()[1])
         return ports
 
-    def inventory(self):
+    def inventory(self, ssh_options=""):
         path = self.directory / "inventory.yml"
         lines = ["all:", "  children:", "    cluster_lab:", "      hosts:"]
         for number, port in enumerate(self.ports, 1):
@@ -332,8 +353,8 @@ class Nodes:
             "  vars:",
             "    ansible_user: %s" % getpass.getuser(),
             "    ansible_ssh_private_key_file: %s" % self.key_file,
-            "    ansible_ssh_common_args: -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes"
-            % self.known_hosts,
+            "    ansible_ssh_common_args: -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes %s"
+            % (self.known_hosts, ssh_options),
         ]
         path.write_text("\n".join(lines) + "\n")
         return str(path)
@@ -382,7 +403,7 @@ def cexec(env, inventory, *args):
 
 
 def daemon_running(env):
-    return (Path(env["XDG_RUNTIME_DIR"]) / "oscar-c3" / "mux.sock").exists()
+    return any((Path(env["XDG_RUNTIME_DIR"]) / "oscar-c3").glob("mux-*.sock"))
 
 
 def test_cold_run_goes_over_the_early_connections_and_warm_runs_reuse_them(nodes, c3env):
@@ -411,6 +432,50 @@ def test_a_run_in_its_own_process_also_uses_early_connections(nodes, c3env):
     assert not daemon_running(c3env)
 
 
+def test_aes_gcm_is_preferred_unless_the_ssh_options_name_ciphers(nodes, c3env):
+    preferred = cexec(c3env, nodes.inventory(), "--persist", "0", "-q", "true")
+    assert preferred.returncode == 0, preferred.stderr
+    assert nodes.ciphers == ["aes128-gcm@openssh.com"] * 3
+    nodes.ciphers.clear()
+    chosen = nodes.inventory("-o Ciphers=^chacha20-poly1305@openssh.com")  # OpenSSH's "put first"
+    named = cexec(c3env, chosen, "--persist", "0", "--refresh", "-q", "true")
+    assert named.returncode == 0, named.stderr
+    assert nodes.ciphers == ["chacha20-poly1305@openssh.com"] * 3
+
+
+def test_a_daemon_of_another_version_is_left_alone_then_stopped_with_the_others(nodes, c3env):
+    """After an update, the daemon started by the old code may not understand new requests."""
+    mux_dir = Path(c3env["XDG_RUNTIME_DIR"]) / "oscar-c3"
+    mux_dir.mkdir(parents=True, mode=0o700)
+    old = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old.bind(str(mux_dir / "mux-0badc0de.sock"))
+    old.listen(4)
+    heard = []
+
+    def serve():
+        while True:
+            try:
+                connection, _address = old.accept()
+            except OSError:
+                return
+            with connection, connection.makefile("rwb") as stream:
+                heard.append(json.loads(stream.readline()))
+                stream.write(b'{"error": "TypeError: a request this version does not know"}\n')
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        result = cexec(c3env, nodes.inventory(), "-q", "hostname")
+        assert result.returncode == 0, result.stderr
+        assert heard == []
+        assert len(list(mux_dir.glob("mux-*.sock"))) == 2  # its own daemon beside the old one
+        stop = subprocess.run([str(ROOT / "c3" / "c3"), "mux", "--stop"], env=c3env, check=False)
+        assert stop.returncode == 0
+        assert heard == [{"stop": True}]
+        assert not (set(mux_dir.glob("mux-*.sock")) - {mux_dir / "mux-0badc0de.sock"})
+    finally:
+        old.close()
+
+
 def test_a_command_that_fails_before_its_request_stops_the_daemon_it_started(nodes, c3env):
     inventory = nodes.inventory()
     assert cexec(c3env, inventory, "-n", "true").returncode == 0  # caches the inventory; no daemon
@@ -419,7 +484,7 @@ def test_a_command_that_fails_before_its_request_stops_the_daemon_it_started(nod
     assert failed.returncode == 2 and "position 7 is beyond the last node" in failed.stderr
     mux_dir = Path(c3env["XDG_RUNTIME_DIR"]) / "oscar-c3"
     for _attempt in range(100):  # the daemon reads the stop once asyncssh is imported
-        if not (mux_dir / "mux.sock").exists():
+        if not daemon_running(c3env):
             break
         time.sleep(0.1)
     assert not daemon_running(c3env), (mux_dir / "mux.log").read_text()
@@ -447,7 +512,7 @@ def test_two_cold_runs_at_once_share_one_new_daemon(nodes, c3env):
     # One daemon: once it is stopped, none holds the lock (a daemon holds it all its life).
     stop = subprocess.run([str(ROOT / "c3" / "c3"), "mux", "--stop"], env=c3env, check=False)
     assert stop.returncode == 0
-    lock_path = Path(c3env["XDG_RUNTIME_DIR"]) / "oscar-c3" / "mux.lock"
+    (lock_path,) = (Path(c3env["XDG_RUNTIME_DIR"]) / "oscar-c3").glob("mux-*.lock")
     for _attempt in range(50):
         with open(lock_path) as lock:
             try:

@@ -10,6 +10,7 @@ Host head 10.0.0.10
   User root
   IdentityFile ~/keys/head
   KexAlgorithms curve25519-sha256
+  Ciphers aes256-gcm@openssh.com,aes256-ctr
 
 Host node* !node9
   Port 2222
@@ -56,6 +57,7 @@ def test_a_host_block_matches_by_name_or_address_and_expands_home(config):
     settings = sshconfig.resolve([config], "10.0.0.10")
     assert settings["hostname"] == "10.0.0.10"
     assert settings["kexalgorithms"] == "curve25519-sha256"
+    assert settings["ciphers"] == "aes256-gcm@openssh.com,aes256-ctr"
     assert settings["identityfile"][0].endswith("/keys/head") and not settings["identityfile"][0].startswith(
         "~"
     )
