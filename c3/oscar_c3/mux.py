@@ -2,10 +2,11 @@
 
 Like OpenSSH's ControlPersist, the first command starts it and later commands
 reuse its open connections, so a warm run costs one round trip per node and no
-key exchange.  It listens on a Unix socket in a directory only its user can
-enter, checks the peer's uid, and exits after ``persist`` idle seconds
-(default DEFAULT_PERSIST, ``--persist`` or $OSCAR_C3_PERSIST; 0 runs every
-command in its own process, holding no connection afterwards).
+key exchange.  It listens on a Unix socket named for the version of its code
+(code_stamp) in a directory only its user can enter, checks the peer's uid,
+and exits after ``persist`` idle seconds (default DEFAULT_PERSIST,
+``--persist`` or $OSCAR_C3_PERSIST; 0 runs every command in its own process,
+holding no connection afterwards).
 
 The client side here imports neither asyncssh nor ansible (nor, at the top,
 anything but the standard library): a warm run is a small Python process that
