@@ -1,7 +1,8 @@
 """site.yml, the wizard, on a real testbed: one head and two compute nodes.
 
 In order, on one testbed (the tests of this module depend on each other):
-the first run sets the cluster up; a second run changes nothing; check mode
+check mode previews the server step on the new head; the first run sets the
+cluster up; a second run changes nothing; check mode
 reports a change without making it; a compute node down during a run is
 reported while the others complete, and a run after it comes back converges
 it.  The steps' outcomes are read back from ODA, where the wizard records
@@ -96,6 +97,17 @@ class Run:
 @pytest.fixture(scope="module")
 def first_run(site):
     return site.run()
+
+
+def test_check_mode_previews_the_server_step_on_a_new_head(site):
+    """Before anything ran: the head's packages are not known to it yet, and nothing gets installed."""
+    checked = site.run("--check", "--diff", "--tags", "install_server")
+    assert checked.rc == 0, checked.tail()
+    assert checked.recap["head"]["failed"] == 0 and checked.recap["head"]["changed"] >= 1, checked.tail()
+    assert "dnsmasq" in checked.output, checked.tail()
+    installed = site.cli("--name", NAME, "ssh", "head", "dpkg-query -W -f '${Status}' dnsmasq", check=False)
+    assert "install ok installed" not in installed.stdout, "check mode installed dnsmasq"
+    assert site.steps().get("install_server") != "done", site.steps()
 
 
 def test_the_first_run_sets_up_the_cluster(site, first_run):
