@@ -34,6 +34,7 @@ import array
 import atexit
 import contextlib
 import fcntl
+import functools
 import gc
 import json
 import os
@@ -63,9 +64,9 @@ _MAX_FDS = 250  # SCM_RIGHTS carries at most 253 descriptors in one message
 # or found one running and kept the connection to it for the request.
 _prestarted = False
 _connection = None
-_code_stamp = None
 
 
+@functools.cache
 def code_stamp():
     """A short name for this version of the package: its modules' names, sizes and times.
 
@@ -85,7 +86,7 @@ def code_stamp():
 
 
 def socket_path():
-    return os.path.join(runtime_dir(), "mux-%s.sock" % _stamp())
+    return _daemon_file("sock")
 
 
 def log_path():
@@ -93,14 +94,11 @@ def log_path():
 
 
 def lock_path():
-    return os.path.join(runtime_dir(), "mux-%s.lock" % _stamp())
+    return _daemon_file("lock")
 
 
-def _stamp():
-    global _code_stamp  # noqa: PLW0603 (computed once per process)
-    if _code_stamp is None:
-        _code_stamp = code_stamp()
-    return _code_stamp
+def _daemon_file(kind):
+    return os.path.join(runtime_dir(), "mux-%s.%s" % (code_stamp(), kind))
 
 
 def persist_from_environment():

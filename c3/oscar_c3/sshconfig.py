@@ -9,8 +9,8 @@ options.
 
 Only what decides how a host is reached is resolved: HostName, User, Port,
 IdentityFile, UserKnownHostsFile, StrictHostKeyChecking, KexAlgorithms,
-Ciphers and ConnectTimeout, with OpenSSH's rules (the first value obtained wins; every
-IdentityFile counts; `Host` patterns with `*`, `?` and `!`).  Keywords that
+Ciphers and ConnectTimeout, with OpenSSH's rules (the first value obtained
+wins; every IdentityFile counts; `Host` patterns with `*`, `?` and `!`).  Keywords that
 only tune the client (BatchMode, LogLevel, ControlMaster...) are ignored.  A
 file using anything else (Match, Include, ProxyJump, `%` tokens...) is not
 resolved here: resolve() answers None and asyncssh reads that file itself.
