@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # OSCAR's Test Cluster Setup through Slurm: one task per allocated node, both
 # MPI programs started by srun, each line of their output tagged with the MPI
-# that printed it, then "<mpi> exit <status>".  Debian's MPICH talks to srun
-# over PMI-2, its Open MPI over PMIx.  sbatch runs it in the test directory
+# that printed it, then "<mpi> exit <status>".  MPICH talks to srun over
+# PMI-2, Debian's Open MPI over PMIx.  sbatch runs it in the test directory
 # (--chdir) and passes OSCAR_TEST_CIDR, the cluster network that Open MPI
 # keeps to, and OSCAR_TEST_STEP_TIMEOUT, the seconds each MPI may take: a
 # program that hangs is stopped there, so the other MPI is still tried and

@@ -7,7 +7,10 @@ reports a change without making it; a compute node down during a run is
 reported while the others complete, and a run after it comes back converges
 it.  The steps' outcomes are read back from ODA, where the wizard records
 them.  The runs leave out the Test Cluster Setup step (tag test_cluster),
-which the demo runs on four nodes: here the setup itself is under test.
+which runs on its own after the first run: Test Cluster Setup passes on both
+nodes, then the MPICH ring runs 20 times by mpiexec and 20 times by srun, each
+of which must finish (Debian 12's MPICH hung in MPI_Finalize in half of them).
+The hosts start as a new user's do: APT's lists empty and their directory new.
 """
 
 import os
@@ -15,14 +18,18 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from testbed_helpers import ODA_INVENTORY, ROOT, podman_objects
+from testbed_helpers import FRESH_APT, ODA_INVENTORY, ROOT, podman_objects
 
 NAME = "it-site"
 NODES = ["node001", "node002"]
 PLAYBOOK_TIMEOUT = 2400
+MPICH = "/opt/cluster/mpich/default/bin"
+RING_RUNS = 20
+RING_TIMEOUT = 60
 RECAP = re.compile(
     r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
     r"failed=(?P<failed>\d+)",
@@ -36,6 +43,9 @@ def site(cli, tmp_path_factory):
     database = tmp_path_factory.mktemp("site-oda") / "oda.db"
     url = f"sqlite:{database}"
     cli("--name", NAME, "up", "--nodes", str(len(NODES)), "--oda", url, timeout=1200)
+    # Hosts that look just installed to APT, as a new user's are.
+    for host in ["head", *NODES]:
+        cli("--name", NAME, "ssh", host, FRESH_APT)
     yield Site(cli, url, database)
     cli("--name", NAME, "down", check=False)
     assert podman_objects(NAME) == [], "testbed objects left behind"
@@ -47,7 +57,7 @@ class Site:
         self.url = url
         self.database = database
 
-    def run(self, *args):
+    def run(self, *args, skip=("--skip-tags", "test_cluster")):
         env = dict(os.environ, OSCAR_ODA_URL=self.url, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
         result = subprocess.run(
             [
@@ -55,8 +65,7 @@ class Site:
                 "site.yml",
                 "-i",
                 ODA_INVENTORY,
-                "--skip-tags",
-                "test_cluster",
+                *skip,
                 *args,
             ],
             cwd=ROOT,
@@ -125,6 +134,71 @@ def test_the_first_run_sets_up_the_cluster(site, first_run):
     sinfo = site.cli("--name", NAME, "ssh", "head", "sinfo", "--noheader", "--Node", "--format=%N:%t").stdout
     assert sorted(sinfo.split()) == [f"{node}:idle" for node in NODES], sinfo
     assert {site.node_states()[n] for n in NODES} == {"up"}
+
+
+@pytest.fixture(scope="module")
+def cluster_test(site, first_run):
+    """OSCAR's Test Cluster Setup on the cluster the first run set up."""
+    assert first_run.rc == 0, first_run.tail()
+    return site.run("--tags", "test_cluster", skip=())
+
+
+def test_test_cluster_setup_passes_every_check_on_every_node(site, cluster_test):
+    assert cluster_test.rc == 0, cluster_test.tail(120)
+    assert f"Test Cluster Setup passed on {len(NODES)} compute node(s)" in cluster_test.output, (
+        cluster_test.tail(120)
+    )
+    for node in NODES:
+        assert f"{node}: PASS" in cluster_test.output, cluster_test.tail(120)
+    # Each node's own lines: MPICH directly and through Slurm.
+    for check in ("mpich", "slurm"):
+        passed = re.findall(rf"^\W*{check}\s+PASS", cluster_test.output, re.MULTILINE)
+        assert len(passed) == len(NODES), cluster_test.tail(120)
+    assert site.steps().get("test_cluster") == "done", site.steps()
+
+
+def ring_runs(site, command):
+    """Run the MPICH ring RING_RUNS times as the test user on the head; each run's time, or why it failed."""
+    outcomes = []
+    for _run in range(RING_RUNS):
+        started = time.monotonic()
+        shell = f"cd ~/oscar-test && exec timeout {RING_TIMEOUT} {command} ./ring-mpich < /dev/null"
+        result = site.cli(
+            "--name",
+            NAME,
+            "ssh",
+            "head",
+            "runuser",
+            "-u",
+            "oscartst",
+            "--",
+            "sh",
+            "-c",
+            f"'{shell}'",
+            check=False,
+            timeout=RING_TIMEOUT + 30,
+        )
+        elapsed = time.monotonic() - started
+        ok = result.returncode == 0 and f"ring ok: {len(NODES)} ranks" in result.stdout
+        outcomes.append(
+            (round(elapsed, 1), "ok" if ok else f"exit {result.returncode}: {result.stdout[-200:]}")
+        )
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        f"{MPICH}/mpiexec -launcher ssh -hosts {','.join(NODES)} -ppn 1 -n {len(NODES)}",
+        f"srun --mpi=pmi2 --nodes {len(NODES)} --ntasks-per-node 1",
+    ],
+    ids=["mpiexec", "srun"],
+)
+def test_the_mpich_ring_finishes_every_time(site, cluster_test, launcher):
+    outcomes = ring_runs(site, launcher)
+    failures = [outcome for outcome in outcomes if outcome[1] != "ok"]
+    print(f"{launcher}: {[outcome[0] for outcome in outcomes]} s")
+    assert failures == [], f"{len(failures)} of {RING_RUNS} runs failed: {failures}"
 
 
 def test_a_second_run_changes_nothing(site, first_run):

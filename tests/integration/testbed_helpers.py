@@ -58,6 +58,14 @@ def podman_objects(name):
 
 ODA_INVENTORY = str(ROOT / "oscar_inventory")
 
+# Run on a host: APT's lists emptied and their directory new, as on a host just
+# built from an image, whatever the age of the cached host image (the molecule
+# scenarios' create step does the same, molecule/shared/vars/testbed.yml).
+FRESH_APT = (
+    "find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock -delete && "
+    "rm -f /var/lib/apt/periodic/update-success-stamp && touch /var/lib/apt/lists"
+)
+
 
 def oda_env(oda_url):
     """The environment that points oscar_inventory at a testbed's ODA database."""

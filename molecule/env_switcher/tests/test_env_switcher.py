@@ -1,5 +1,6 @@
 """env_switcher through real shells: users get the MPI they chose, else the system default.
 
+MPICH is the MPICH project's build (oscar.cluster.mpich, applied first).
 On node001, alice (bash), zoe (zsh) and carl (tcsh) choose MPICH with
 `switcher mpi = mpich`; bob chooses nothing and gets the role's system
 default, Open MPI.  Each is checked in fresh login shells of every kind and
@@ -14,7 +15,10 @@ import pytest
 from oscar_testbed.molecule import scenario_testbed
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "env_switcher")
-BIN = "/usr/local/lib/env-switcher/mpi/{}/bin/mpicc"
+# Open MPI's commands are linked from a directory of the role's; MPICH's tree
+# (oscar.cluster.mpich) is put first in PATH as it is.
+MPICH = "/opt/cluster/mpich/default"
+BINS = {"openmpi": "/usr/local/lib/env-switcher/mpi/openmpi/bin/mpicc", "mpich": f"{MPICH}/bin/mpicc"}
 # What `mpirun --version` prints first for each implementation.
 BANNER = {"openmpi": "mpirun (Open MPI)", "mpich": "HYDRA build details"}
 SHELLS = ["/bin/bash", "/bin/sh", "/usr/bin/zsh", "/usr/bin/tcsh", "/usr/bin/bsd-csh"]
@@ -51,7 +55,7 @@ def chosen(node):
 def check_mpi(result, mpi):
     assert result.rc == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert BIN.format(mpi) in lines, result.stdout
+    assert BINS[mpi] in lines, result.stdout
     assert any(line.startswith(BANNER[mpi]) for line in lines), result.stdout
     # The unconditional module is loaded whatever the choice.
     assert "testbed" in lines, result.stdout
@@ -127,7 +131,9 @@ def test_non_interactive_ssh_gets_the_choice(ssh, chosen, user):
     assert version.stdout.startswith("gcc")
 
 
-@pytest.mark.parametrize(("user", "library"), [("alice", "libmpich.so"), ("bob", "libmpi.so.40")])
+@pytest.mark.parametrize(
+    ("user", "library"), [("alice", f"{MPICH}/lib/libmpi.so.12"), ("bob", "libmpi.so.40")]
+)
 def test_mpicc_over_ssh_builds_with_the_chosen_mpi(node, ssh, chosen, user, library):
     source = "#include <mpi.h>\nint main(int c, char **v) { MPI_Init(&c, &v); MPI_Finalize(); return 0; }\n"
     assert node.run(f"printf {shlex.quote(source)} > /tmp/hello_mpi.c && chmod 644 /tmp/hello_mpi.c").rc == 0
@@ -148,8 +154,8 @@ def test_switcher_reload_applies_a_change_to_the_current_shell(node, chosen):
     result = node.run(f"su - alice -c {shlex.quote('bash -i -c ' + shlex.quote(script))}")
     assert result.rc == 0, result.stderr
     assert [line for line in result.stdout.splitlines() if line.startswith("/")] == [
-        BIN.format("openmpi"),
-        BIN.format("mpich"),
+        BINS["openmpi"],
+        BINS["mpich"],
     ]
 
 

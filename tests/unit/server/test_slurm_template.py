@@ -163,6 +163,8 @@ def test_the_cluster_and_the_head_come_from_oda_and_facts(rendered):
     assert "SlurmctldParameters=enable_configless" in config
     assert "ReturnToService=2" in config
     assert "MpiDefault=pmi2" in config
+    # A job whose srun was killed is ended, not left running (Slurm's default 0).
+    assert "InactiveLimit=120" in config
 
 
 def test_compute_nodes_only_with_their_primary_address_and_hardware(rendered):
