@@ -16,8 +16,8 @@ from .model import C3Error
 COMMANDS = (*mux.NODE_COMMANDS, "clist", "cname", "cnum")
 DEFAULT_FANOUT = 64
 DEFAULT_CONNECT_TIMEOUT = 10.0
-_USER = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
-_SHUTDOWN_TIME = re.compile(r"^(now|\+\d+|\d{1,2}:\d{2})$")
+_USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
+_SHUTDOWN_TIME = re.compile(r"(now|\+\d+|\d{1,2}:\d{2})")
 _GLOB = re.compile(r"[*?\[]")
 
 SELECTION_HELP = """
@@ -74,7 +74,7 @@ def _persist(text):
 
 
 def _user(text):
-    if not _USER.match(text):
+    if not _USER.fullmatch(text):
         raise argparse.ArgumentTypeError("'%s' is not a valid user name" % text)
     return text
 
@@ -677,7 +677,7 @@ def cmd_kill(prog, args, inv):
         raise C3Error("'%s' is not a process name" % name)
     signal_name = _signal_name(args.signal)
     user = args.user
-    if user is not None and user != "ALL" and not _USER.match(user):
+    if user is not None and user != "ALL" and not _USER.fullmatch(user):
         raise C3Error("'%s' is not a valid user name (or ALL)" % user)
     targets, skipped = select_targets(inv, args, definitions)
     if user is None:
@@ -702,12 +702,12 @@ def cmd_kill(prog, args, inv):
 def cmd_shutdown(prog, args, inv):
     definitions, words = split_definitions(args.words)
     when = "now"
-    if words and _SHUTDOWN_TIME.match(words[0]):
+    if words and _SHUTDOWN_TIME.fullmatch(words[0]):
         when = words.pop(0)
     elif words and words[0] == "t" and len(words) > 1:  # C3's "t TIME"
         words.pop(0)
         when = words.pop(0)
-        if not _SHUTDOWN_TIME.match(when):
+        if not _SHUTDOWN_TIME.fullmatch(when):
             raise C3Error("'%s' is not a shutdown time (now, +MINUTES or HH:MM)" % when)
     message = " ".join(words)
     mode = "-r" if args.reboot else "-H" if args.halt else "-P"

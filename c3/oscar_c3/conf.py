@@ -21,9 +21,9 @@ from ansible_collections.oscar.cluster.plugins.module_utils import c3_ranges, no
 from .model import C3Error, Cluster, Host, Inventory
 
 DEFAULT_PATH = "/etc/c3.conf"
-_OPEN = re.compile(r"^cluster\s+(?P<name>[A-Za-z0-9_.-]+)\s*\{\s*$")
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_HEAD = re.compile(r"^(?P<external>[A-Za-z0-9_.-]*):(?P<internal>[A-Za-z0-9_.-]*)$")
+_OPEN = re.compile(r"cluster\s+(?P<name>[A-Za-z0-9_.-]+)\s*\{\s*")
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_HEAD = re.compile(r"(?P<external>[A-Za-z0-9_.-]*):(?P<internal>[A-Za-z0-9_.-]*)")
 
 
 def _error(path, number, message):
@@ -32,14 +32,14 @@ def _error(path, number, message):
 
 def _read_head(path, number, line, cluster):
     """The first line of a cluster: 'external:internal', a single name, or ':name' (indirect)."""
-    match = _HEAD.match(line)
+    match = _HEAD.fullmatch(line)
     if match:
         external, internal = match.group("external"), match.group("internal")
         if not internal and not external:
             raise _error(path, number, "the head line ':' names no host")
         cluster.indirect = not external
         cluster.head = external or internal
-    elif _NAME.match(line):
+    elif _NAME.fullmatch(line):
         cluster.head = line
     else:
         raise _error(path, number, "'%s' is not a head line such as external:internal" % line)
@@ -87,7 +87,7 @@ def _read_body_line(path, number, line, cluster, last_range):
     keyword, _blank, rest = line.partition(" ")
     rest = rest.strip()
     if keyword == "dead":
-        if not rest or not _NAME.match(rest):
+        if not rest or not _NAME.fullmatch(rest):
             raise _error(path, number, "'dead' needs one node name, found '%s'" % rest)
         cluster.nodes.append((rest, c3_ranges.DEAD))
         return {}
@@ -108,7 +108,7 @@ def parse(text, path="c3.conf"):
         if not line:
             continue
         if current is None:
-            match = _OPEN.match(line)
+            match = _OPEN.fullmatch(line)
             if not match:
                 raise _error(path, number, "expected 'cluster NAME {', found '%s'" % line)
             name = match.group("name")

@@ -21,9 +21,9 @@ from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
 
 # user@cluster:positions, every part optional but the colon.  No '/' and no
 # blanks, so a command such as "ls /tmp:x" is never taken for one.
-_DEFINITION = re.compile(r"^(?:(?P<user>[^@:/\s]+)@)?(?P<cluster>[^@:/\s]*):(?P<positions>[^@:/\s]*)$")
-_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_USER_NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
+_DEFINITION = re.compile(r"(?:(?P<user>[^@:/\s]+)@)?(?P<cluster>[^@:/\s]*):(?P<positions>[^@:/\s]*)")
+_CLUSTER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_USER_NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
 
 UP = "up"
 DEAD = "dead"
@@ -64,18 +64,18 @@ class MachineDefinition:
 
 def looks_like_definition(token):
     """True when a command-line word is meant as a machine definition (it has the shape user@cluster:n)."""
-    return bool(_DEFINITION.match(token or ""))
+    return bool(_DEFINITION.fullmatch(token or ""))
 
 
 def parse(text):
     """Parse one machine definition; raises C3RangeError naming what is wrong."""
-    match = _DEFINITION.match(text or "")
+    match = _DEFINITION.fullmatch(text or "")
     if not match:
         raise C3RangeError(text, "expected [user@][cluster]:[positions], for example :1-3 or oscar:0,4-6")
     user, cluster, positions = match.group("user"), match.group("cluster"), match.group("positions")
-    if user is not None and not _USER_NAME.match(user):
+    if user is not None and not _USER_NAME.fullmatch(user):
         raise C3RangeError(text, "'%s' is not a valid user name" % user)
-    if cluster and not _CLUSTER_NAME.match(cluster):
+    if cluster and not _CLUSTER_NAME.fullmatch(cluster):
         raise C3RangeError(text, "'%s' is not a valid cluster name" % cluster)
     numbers = None
     if positions:

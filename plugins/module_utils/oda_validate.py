@@ -2,7 +2,11 @@
 # Copyright: oscar.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Checks and normal forms for what ODA stores: MACs, addresses, names."""
+"""Checks and normal forms for what ODA stores: MACs, addresses, names.
+
+Every pattern is applied with ``fullmatch``: ``$`` would also match before a
+final newline, and a name with a newline reached dnsmasq's configuration.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -14,22 +18,22 @@ import re
 
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
 
-_MAC_SEPARATED = re.compile(r"^([0-9A-Fa-f]{2})([:-])([0-9A-Fa-f]{2})(?:\2[0-9A-Fa-f]{2}){4}$")
-_MAC_DOTTED = re.compile(r"^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$")
-_MAC_BARE = re.compile(r"^[0-9A-Fa-f]{12}$")
-_HOST_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_OBJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_MAC_SEPARATED = re.compile(r"([0-9A-Fa-f]{2})([:-])([0-9A-Fa-f]{2})(?:\2[0-9A-Fa-f]{2}){4}")
+_MAC_DOTTED = re.compile(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
+_MAC_BARE = re.compile(r"[0-9A-Fa-f]{12}")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OBJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
 def mac_address(value):
     """A MAC in its normal form, aa:bb:cc:dd:ee:ff, or OdaValidationError naming it."""
     text = str(value or "").strip()
-    if _MAC_SEPARATED.match(text):
+    if _MAC_SEPARATED.fullmatch(text):
         digits = re.sub(r"[:-]", "", text)
-    elif _MAC_DOTTED.match(text):
+    elif _MAC_DOTTED.fullmatch(text):
         digits = text.replace(".", "")
-    elif _MAC_BARE.match(text):
+    elif _MAC_BARE.fullmatch(text):
         digits = text
     else:
         raise OdaValidationError(
@@ -46,17 +50,25 @@ def mac_address(value):
 def ip_address(value):
     """An IPv4 or IPv6 address as text, or OdaValidationError naming it."""
     try:
-        return str(ipaddress.ip_address(str(value).strip()))
+        address = ipaddress.ip_address(str(value).strip())
     except ValueError:
         raise OdaValidationError("invalid IP address '%s'" % value) from None
+    # Python takes any text after '%' as an IPv6 zone, a newline too; a
+    # node's address in ODA (and in dnsmasq's files) has none.
+    if getattr(address, "scope_id", None):
+        raise OdaValidationError("invalid IP address '%s': a zone (%%...) has no place here" % value)
+    return str(address)
 
 
 def network(value):
     """A network in CIDR form (host bits must be zero), or OdaValidationError."""
     try:
-        return str(ipaddress.ip_network(str(value).strip(), strict=True))
+        cidr = ipaddress.ip_network(str(value).strip(), strict=True)
     except ValueError as error:
         raise OdaValidationError("invalid network '%s': %s" % (value, error)) from None
+    if getattr(cidr.network_address, "scope_id", None):
+        raise OdaValidationError("invalid network '%s': a zone (%%...) has no place here" % value)
+    return str(cidr)
 
 
 def address_in_network(address, cidr, what="address"):
@@ -74,7 +86,7 @@ def hostname(value):
     """A host name (RFC 1123, letters, digits and '-'), lower-cased, or OdaValidationError."""
     text = str(value or "").strip()
     labels = text.split(".")
-    if not text or len(text) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+    if not text or len(text) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         raise OdaValidationError(
             "invalid host name '%s': use letters, digits and '-' in labels of at most 63 characters" % text
         )
@@ -84,7 +96,7 @@ def hostname(value):
 def object_name(value, kind):
     """A name for a group, image, package or cluster, or OdaValidationError."""
     text = str(value or "").strip()
-    if not _OBJECT_NAME.match(text):
+    if not _OBJECT_NAME.fullmatch(text):
         raise OdaValidationError(
             "invalid %s name '%s': start with a letter or digit; then letters, digits, '_', '.', ':' or '-'"
             % (kind, text)
@@ -94,7 +106,7 @@ def object_name(value, kind):
 
 def variable_name(value):
     """An inventory variable name as Ansible accepts it: a Python identifier, not a keyword."""
-    if not isinstance(value, str) or not _VARIABLE_NAME.match(value) or keyword.iskeyword(value):
+    if not isinstance(value, str) or not _VARIABLE_NAME.fullmatch(value) or keyword.iskeyword(value):
         raise OdaValidationError(
             "invalid variable name '%s': use letters, digits and underscores, not starting with a digit,"
             " and not a Python keyword" % (value,)

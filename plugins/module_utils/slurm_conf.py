@@ -35,7 +35,8 @@ SOURCE_PREVIOUS = "previous"
 SOURCE_ODA = "oda"
 SOURCE_NONE = "none"
 
-_NODE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})$")
+_LAST_NUMBER = re.compile(r"[0-9]+(?=[^0-9]*\Z)")
+_NODE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})")
 
 
 def _positive(value):
@@ -181,7 +182,7 @@ def _checked_node(node):
             "every Slurm node must be a dict with a name and an address; got %r" % (node,)
         )
     name = str(node.get("name") or "").strip()
-    if not _NODE_NAME.match(name):
+    if not _NODE_NAME.fullmatch(name):
         raise OdaValidationError(
             "invalid Slurm node name %r: use letters, digits, '_', '.' and '-'" % (name,)
         )
@@ -226,8 +227,25 @@ def _runs(members):
     return runs
 
 
+def _fold_in_order(names):
+    """Names folded so that Slurm reads them back in this order.
+
+    nodeset.fold prints as ClusterShell does, larger nD blocks first; Slurm
+    pairs NodeName and NodeAddr by position, so fold only consecutive names
+    that differ in their last number ("10.0.0.254,10.0.1.[1-2]").
+    """
+    chunks = []
+    for name in names:
+        stem = _LAST_NUMBER.sub("#", name)
+        if chunks and chunks[-1][0] == stem:
+            chunks[-1][1].append(name)
+        else:
+            chunks.append((stem, [name]))
+    return ",".join(nodeset.fold(chunk) for _stem, chunk in chunks)
+
+
 def _line(names, addresses, hardware, state):
-    words = ["NodeName=%s" % nodeset.fold(names), "NodeAddr=%s" % nodeset.fold(addresses)]
+    words = ["NodeName=%s" % _fold_in_order(names), "NodeAddr=%s" % _fold_in_order(addresses)]
     words.extend("%s=%d" % (key, hardware[key]) for key in HARDWARE_KEYS if key in hardware)
     words.append("State=%s" % state)
     return " ".join(words)
@@ -274,8 +292,8 @@ def node_lines(nodes, previous_conf="", memory_reserve_percent=5):
             # should a name set fold into terms out of that order, one line each.
             line = _line(names, addresses, dict(hardware_items), state)
             if (
-                expand_hostlist(nodeset.fold(names)) == names
-                and expand_hostlist(nodeset.fold(addresses)) == addresses
+                expand_hostlist(_fold_in_order(names)) == names
+                and expand_hostlist(_fold_in_order(addresses)) == addresses
             ):
                 lines.append((nodeset.natural_key(names[0]), line))
             else:

@@ -31,7 +31,7 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import Od
 # The comment that ends each line of ours: TAG + the host's inventory name.
 TAG = "oscar.cluster:"
 
-_KEY_TYPE = re.compile(r"^[a-z0-9][a-z0-9@.-]*$")
+_KEY_TYPE = re.compile(r"[a-z0-9][a-z0-9@.-]*")
 
 
 def _is_mapping(value):
@@ -51,7 +51,7 @@ def public_key(text, node):
     """
     fields = str(text or "").split()
     shown = " ".join(fields)[:60]
-    if len(fields) < 2 or not _KEY_TYPE.match(fields[0]) or "-cert-" in fields[0]:
+    if len(fields) < 2 or not _KEY_TYPE.fullmatch(fields[0]) or "-cert-" in fields[0]:
         raise OdaValidationError("node %s: not an SSH public key: '%s'" % (node, shown))
     key_type, blob = fields[0], fields[1]
     try:

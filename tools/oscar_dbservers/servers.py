@@ -49,9 +49,9 @@ MAX_CONNECTIONS = 300
 START_TIMEOUT = 120
 STOP_TIMEOUT = 60
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,31}")
 # Database names go into CREATE DATABASE as identifiers: letters, digits, '_' only.
-DATABASE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+DATABASE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 # What a test needs to reach one database: its ODA URL (no password in it),
 # the password, and the database's name on the server.

@@ -31,7 +31,7 @@ HEAD = "head"
 STANDBY = "standby"
 COMPUTE = "compute"
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,23}")
 
 
 def validate_name(name):

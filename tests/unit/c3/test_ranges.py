@@ -35,6 +35,10 @@ def test_parse(text, user, cluster, positions):
         ("a@b@c:", "expected"),
         ("clu$ter:1", "'clu\\$ter' is not a valid cluster name"),
         ("-bad@c:", "'-bad' is not a valid user name"),
+        # "$" would match before a final newline: ":1\n" must not pass for ":1".
+        (":1\n", "expected"),
+        ("oscar\n:1", "expected"),
+        (":0-05", "bounds of different widths"),
     ],
 )
 def test_bad_definitions_name_the_problem(text, reason):
@@ -48,7 +52,7 @@ def test_definitions_are_recognised(word):
     assert c3_ranges.looks_like_definition(word)
 
 
-@pytest.mark.parametrize("word", ["hostname", "ls", "/tmp:1", "a b:1", "", "echo:a/b"])
+@pytest.mark.parametrize("word", ["hostname", "ls", "/tmp:1", "a b:1", "", "echo:a/b", ":1\n", "oscar:\n"])
 def test_commands_are_not_definitions(word):
     assert not c3_ranges.looks_like_definition(word)
 

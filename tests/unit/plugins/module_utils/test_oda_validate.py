@@ -97,3 +97,24 @@ def test_object_names():
         validate.object_name("has space", "group")
     with pytest.raises(OdaValidationError, match="invalid image name '_x'"):
         validate.object_name("_x", "image")
+
+
+# A newline must never pass a check: "$" matches before a final "\n", and a
+# name with one reached the dhcp-host= line of dnsmasq's configuration.
+@pytest.mark.parametrize(
+    ("check", "given"),
+    [
+        (validate.mac_address, "52:54:00:12:34:56\n:"),
+        (validate.mac_address, "525400abcdef\n0"),
+        (validate.hostname, "node1\n.cluster"),
+        (validate.hostname, "cluster\n.local"),
+        (validate.variable_name, "slurm_role\n"),
+        (validate.ip_address, "fe80::1%eth0\nx"),
+        (validate.ip_address, "fe80::1%eth0"),
+        (validate.network, "fe80::%a\nb/64"),
+        (lambda value: validate.object_name(value, "group"), "compute\n.x"),
+    ],
+)
+def test_a_newline_inside_a_value_is_refused(check, given):
+    with pytest.raises(OdaValidationError):
+        check(given)
