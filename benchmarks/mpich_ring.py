@@ -50,7 +50,8 @@ def testbed(name, *args, check=True, timeout=600):
 
 
 def on_host(name, host, command, check=True, timeout=600):
-    return testbed(name, "ssh", host, shlex.quote(command), check=check, timeout=timeout)
+    # The testbed hands the command to the remote shell as one string.
+    return testbed(name, "ssh", host, command, check=check, timeout=timeout)
 
 
 def as_user(command):
