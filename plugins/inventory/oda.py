@@ -110,8 +110,12 @@ SOURCE_SUFFIXES = ("oda.yml", "oda.yaml")
 
 
 def read_snapshot(url, password=None, timeout=30):
-    """What the inventory needs from ODA, as plain JSON-able data: nodes, groups, networks, variables."""
-    oda = Oda.open(url, password=password, timeout=timeout)
+    """What the inventory needs from ODA, as plain JSON-able data: nodes, groups, networks, variables.
+
+    Read-only: a long write elsewhere never makes the inventory wait, and a
+    mistyped SQLite path is an error, not a new empty database.
+    """
+    oda = Oda.open(url, password=password, timeout=timeout, read_only=True)
     try:
         with oda.db.transaction(write=False):
             return {

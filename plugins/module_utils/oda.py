@@ -34,10 +34,12 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_db import DEFAUL
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
     OdaConflictError,
     OdaNotFoundError,
+    OdaSchemaError,
     OdaValidationError,
 )
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import (
     DEFAULT_CLUSTER,
+    current_version,
     ensure_schema,
     init,
 )
@@ -61,6 +63,13 @@ VARIABLE_SCOPES = {
     "cluster": ("cluster_vars", "cluster_id", "clusters"),
     "group": ("group_vars", "group_id", "node_groups"),
     "node": ("node_vars", "node_id", "nodes"),
+}
+
+# Numeric columns: (what a message calls them, lowest, highest).
+NUMBERS = {
+    "mtu": ("MTU", 68, 65535),
+    "cpus": ("CPU count", 1, 1 << 20),
+    "memory_mb": ("memory size (MB)", 1, 1 << 40),
 }
 
 # Columns of a node row besides its name: what a _NodePlan carries and writes.
@@ -141,12 +150,11 @@ def _name_list(values, kind):
     """A list of object names, each once, in the order given."""
     if isinstance(values, str) or not isinstance(values, (list, tuple, set, frozenset)):
         raise OdaValidationError("invalid %s list '%s': expected a list of names" % (kind, values))
-    names = []
+    # A dict keeps the order given and finds a repeat at once.
+    names = {}
     for value in values:
-        name = validate.object_name(value, kind)
-        if name not in names:
-            names.append(name)
-    return names
+        names.setdefault(validate.object_name(value, kind), None)
+    return list(names)
 
 
 def _inside(address, network, what):
@@ -155,6 +163,31 @@ def _inside(address, network, what):
         validate.address_in_network(address, network["cidr"], what)
     except OdaValidationError as error:
         raise OdaValidationError("%s (network '%s')" % (error, network["name"])) from None
+
+
+def check_network(name, values, networks):
+    """Refuse a network whose addresses do not hold together, or that overlaps another.
+
+    values holds cidr, gateway, dhcp_start and dhcp_end; networks are the
+    stored rows (name, cidr).  Restore checks its networks here too.
+    """
+    network = {"name": name, "cidr": values["cidr"]}
+    for key in ("gateway", "dhcp_start", "dhcp_end"):
+        if values[key] is not None:
+            _inside(values[key], network, key.replace("_", " "))
+    start, end = values["dhcp_start"], values["dhcp_end"]
+    if (start is None) != (end is None):
+        raise OdaValidationError("network '%s': give both dhcp_start and dhcp_end, or neither" % name)
+    if start is not None and ipaddress.ip_address(start) > ipaddress.ip_address(end):
+        raise OdaValidationError("network '%s': DHCP range %s - %s goes backwards" % (name, start, end))
+    net = ipaddress.ip_network(values["cidr"])
+    for other in networks:
+        other_net = ipaddress.ip_network(other["cidr"])
+        if other["name"] != name and other_net.version == net.version and other_net.overlaps(net):
+            raise OdaConflictError(
+                "network '%s' (%s) overlaps network '%s' (%s): an address would belong to both"
+                % (name, values["cidr"], other["name"], other["cidr"])
+            )
 
 
 def _nic_spec(value, node):
@@ -210,12 +243,21 @@ class Oda:
         self.created_defaults = False
 
     @classmethod
-    def open(cls, url, password=None, timeout=DEFAULT_TIMEOUT):
-        """Connect, create or upgrade the schema, make sure the defaults exist; return an Oda."""
-        db = Database.connect(url, password=password, timeout=timeout)
+    def open(cls, url, password=None, timeout=DEFAULT_TIMEOUT, read_only=False):
+        """Connect, create or upgrade the schema, make sure the defaults exist; return an Oda.
+
+        read_only: for callers that only read.  They never create anything:
+        a missing SQLite file is OdaUnavailableError, a database without
+        ODA's schema OdaSchemaError.  An older schema is still upgraded (once,
+        under the write lock); a current one costs reads only, so a reader
+        never waits for a writer.
+        """
+        db = Database.connect(url, password=password, timeout=timeout, create=not read_only)
         try:
+            if read_only and current_version(db) == 0:
+                raise OdaSchemaError("database %s holds no ODA schema; create it with 'oda init'" % db.url)
             versions = ensure_schema(db)
-            created = init(db)
+            created = False if read_only else init(db)
         except BaseException:
             db.close()
             raise
@@ -348,7 +390,9 @@ class Oda:
         """Create or update a network; (changed, before, after).
 
         The gateway and the DHCP range must lie inside the network; a new CIDR
-        must still hold every address its NICs have.
+        must still hold every address its NICs have.  Networks never overlap:
+        an address then belongs to one network only, so the UNIQUE (network,
+        address) of NICs keeps two nodes from sharing it.
         """
         name = validate.object_name(name, "network")
         given = {
@@ -357,7 +401,7 @@ class Oda:
             "domain": _optional(validate.hostname, domain),
             "dhcp_start": _optional(validate.ip_address, dhcp_start),
             "dhcp_end": _optional(validate.ip_address, dhcp_end),
-            "mtu": _optional(_number, mtu, "MTU", 68, 65535),
+            "mtu": _optional(_number, mtu, *NUMBERS["mtu"]),
         }
         cluster = validate.object_name(cluster, "cluster")
         with self.db.transaction(dry_run=check_mode):
@@ -367,23 +411,12 @@ class Oda:
                 values = {key: before[key] for key in given}
             values.update((key, value) for key, value in given.items() if value is not None)
             values["cluster_id"] = self._id_of("clusters", "cluster", cluster)
-            self._check_network_addresses(name, values)
+            check_network(name, values, self._networks().values())
             if before is not None and values["cidr"] != before["cidr"]:
                 self._check_nics_fit(before, values["cidr"])
             self._upsert("networks", before, name, values)
             after = self._network_row(name)
         return before != after, _public(before), _public(after)
-
-    def _check_network_addresses(self, name, values):
-        network = {"name": name, "cidr": values["cidr"]}
-        for key in ("gateway", "dhcp_start", "dhcp_end"):
-            if values[key] is not None:
-                _inside(values[key], network, key.replace("_", " "))
-        start, end = values["dhcp_start"], values["dhcp_end"]
-        if (start is None) != (end is None):
-            raise OdaValidationError("network '%s': give both dhcp_start and dhcp_end, or neither" % name)
-        if start is not None and ipaddress.ip_address(start) > ipaddress.ip_address(end):
-            raise OdaValidationError("network '%s': DHCP range %s - %s goes backwards" % (name, start, end))
 
     def _check_nics_fit(self, network, cidr):
         """Refuse a new CIDR that would leave addresses of existing NICs outside it."""
@@ -581,8 +614,8 @@ class Oda:
             "domain": _optional(validate.hostname, domain),
             "state": _optional(_choice, state, NODE_STATES, "node state"),
             "excluded": _optional(_flag, excluded, "excluded flag"),
-            "cpus": _optional(_number, cpus, "CPU count", 1, 1 << 20),
-            "memory_mb": _optional(_number, memory_mb, "memory size (MB)", 1, 1 << 40),
+            "cpus": _optional(_number, cpus, *NUMBERS["cpus"]),
+            "memory_mb": _optional(_number, memory_mb, *NUMBERS["memory_mb"]),
             "arch": _optional(validate.object_name, arch, "architecture"),
         }
         image = _optional(validate.object_name, image, "image")
@@ -646,6 +679,7 @@ class Oda:
             if network not in networks:
                 raise OdaNotFoundError("unknown network '%s'" % network)
             net = networks[network]
+            _refuse_gateway(net, names, addresses)
             image_id = None if image is None else self._id_of("images", "image", image)
             group_id = self._id_of("node_groups", "group", group)
             before = self._load_nodes()
@@ -677,30 +711,48 @@ class Oda:
             raise OdaValidationError(
                 "invalid node names '%s': expected a node set or a list" % pattern_or_names
             )
-        checked = []
+        # A dict, not a list: a lookup per name keeps a set of 50,000 names linear.
+        checked = {}
         for raw in names:
             name = validate.hostname(raw)
             if name in checked:
                 raise OdaValidationError("node name '%s' is listed twice" % name)
-            checked.append(name)
+            checked[name] = None
         if not checked:
             raise OdaValidationError("no node names given")
-        return checked
+        return list(checked)
 
-    def _address_holders(self):
-        """Who holds each MAC and each (network id, address): maps to (node, NIC)."""
-        rows = self.db.query(
-            "SELECT n.name AS node, x.name AS nic, x.mac, x.ip, x.network_id"
-            " FROM nics x JOIN nodes n ON n.id = x.node_id"
-        )
-        macs = {row["mac"]: (row["node"], row["nic"]) for row in rows if row["mac"]}
-        ips = {(row["network_id"], row["ip"]): (row["node"], row["nic"]) for row in rows if row["ip"]}
-        return macs, ips
+    def _address_holders(self, macs, addresses):
+        """Who holds the given MACs and (network id, address) pairs: maps to (node, NIC).
+
+        Only those rows are read, by index, a chunk at a time: one node's
+        write costs the same with 10 nodes stored or 50,000.
+        """
+        select = "SELECT n.name AS node, x.name AS nic, x.mac, x.ip, x.network_id FROM nics x"
+        select += " JOIN nodes n ON n.id = x.node_id WHERE "
+        held_macs, held_ips = {}, {}
+        for chunk in _chunks(sorted(macs)):
+            sql = select + "x.mac IN (%s)" % ", ".join("?" * len(chunk))
+            for row in self.db.query(sql, chunk):
+                held_macs[row["mac"]] = (row["node"], row["nic"])
+        by_network = {}
+        for network_id, ip in addresses:
+            by_network.setdefault(network_id, []).append(ip)
+        for network_id, ips in sorted(by_network.items()):
+            for chunk in _chunks(sorted(ips)):
+                sql = select + "x.network_id = ? AND x.ip IN (%s)" % ", ".join("?" * len(chunk))
+                for row in self.db.query(sql, [network_id, *chunk]):
+                    held_ips[(network_id, row["ip"])] = (row["node"], row["nic"])
+        return held_macs, held_ips
 
     def _check_addresses(self, plans):
         """Refuse a MAC or address that a NIC outside this write holds, or that two NICs of it want."""
         rewritten = set((plan.name, nic) for plan in plans for nic in plan.replaced)
-        held_macs, held_ips = self._address_holders()
+        wanted = [nic for plan in plans for nic in plan.nics.values()]
+        held_macs, held_ips = self._address_holders(
+            set(nic["mac"] for nic in wanted if nic["mac"]),
+            set((nic["network_id"], nic["ip"]) for nic in wanted if nic["ip"]),
+        )
         wanted_macs, wanted_ips = {}, {}
         for plan in plans:
             for nic_name, nic in sorted(plan.nics.items()):
@@ -1047,6 +1099,17 @@ class Oda:
                     self._refuse_conflicts_on(where, target_id, target)
         return before != status, before, status
 
+    def package_statuses_of(self, *, node=None, image=None):
+        """{package: status} of one node or one image (give exactly one), read by index."""
+        where, target = self._status_target(node, image)
+        table, column, owner_table = _STATUS_TABLES[where]
+        rows = self.db.query(
+            "SELECT p.name AS package, s.status FROM %s s JOIN packages p ON p.id = s.package_id"
+            " WHERE s.%s = ?" % (table, column),
+            (self._id_of(owner_table, where, target),),
+        )
+        return {row["package"]: row["status"] for row in rows}
+
     def list_package_statuses(self, package=None, nodes=None, image=None):
         """Package statuses as dicts {package, node, image, status}; one of node and image is None.
 
@@ -1281,6 +1344,12 @@ class Oda:
         return result
 
 
+def _chunks(values, size=500):
+    """values in lists of at most size: the parameters of one IN (...) stay within every driver's limit."""
+    values = list(values)
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
 def _refuse_repeated_nic_names(node, specs):
     seen = set()
     for spec in specs:
@@ -1312,6 +1381,21 @@ def _client_macs(macs, names):
         )
     # None leaves that node's MAC as it is: collected later.
     return [None if mac is None else validate.mac_address(mac) for mac in macs]
+
+
+def _refuse_gateway(network, names, addresses):
+    """Refuse a run of client addresses that takes the network's gateway.
+
+    Only here: the head that routes for its nodes holds the gateway's
+    address by design, given to it by name (ensure_node); a run of
+    consecutive addresses reaching it is a mistake.
+    """
+    if network["gateway"] in addresses:
+        index = addresses.index(network["gateway"])
+        raise OdaConflictError(
+            "address %s of node %s is the gateway of network '%s'; start the nodes elsewhere"
+            % (network["gateway"], names[index], network["name"])
+        )
 
 
 def _consecutive_addresses(start, names):

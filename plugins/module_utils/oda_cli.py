@@ -109,11 +109,37 @@ def _yaml():
     return yaml
 
 
+def _definition_loader(yaml):
+    """A safe YAML loader that refuses aliases (*name).
+
+    A cluster definition never needs them (export writes none), and a few
+    nested aliases make a 1 KB file expand to gigabytes when it is written
+    as JSON: refuse them all rather than guess a limit.  The C loader
+    composes the document (aliases there are shared, cheap nodes); the
+    Python constructor meets an aliased node a second time, and stops.
+    """
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class DefinitionLoader(base):
+        def construct_object(self, node, deep=False):
+            if node in self.constructed_objects or node in self.recursive_objects:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    "found an alias of the node that starts here; aliases (*name) are not allowed"
+                    " in a cluster definition: write the value out",
+                    node.start_mark,
+                )
+            return super().construct_object(node, deep=deep)
+
+    return DefinitionLoader
+
+
 def _load_yaml(text, source):
     yaml = _yaml()
     try:
         # libyaml's safe loader when there is one: the same rules, ten times faster on big clusters.
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yaml.load(text, Loader=_definition_loader(yaml))
     except yaml.YAMLError as error:
         raise CommandError("%s is not valid YAML: %s" % (source, error)) from None
 
@@ -300,7 +326,7 @@ def cmd_dump(oda, args):
     text = transfer.dump_text(oda)
     _write_text(args.file, text)
     if args.file not in (None, STDIO):
-        _say("dumped %d rows of %s to %s" % (text.count("\n") - 1, oda.db.url, args.file))
+        _say("dumped %d rows of %s to %s" % (transfer.dump_row_count(text), oda.db.url, args.file))
 
 
 def cmd_restore(oda, args):
@@ -365,6 +391,8 @@ def _mac_rows(oda, pattern):
 
 def usage_macs(args):
     """'oda macs [NODESET]' and 'oda macs import FILE ...' share one parser: refuse mixtures."""
+    # Only the listing reads alone; import writes.
+    args.read_only = args.nodeset != "import"
     if args.nodeset == "import":
         if args.file is None:
             args.command_parser.error("'oda macs import' needs a FILE")
@@ -471,6 +499,9 @@ def cmd_node_add(oda, args):
             entries = parse_mac_lines(sys.stdin.read(), source="standard input")
         else:
             entries = read_mac_file(args.macs_file)
+        if not entries:
+            # Most likely the wrong file: say so rather than define nodes without MACs.
+            raise CommandError("%s holds no MAC address" % _source_name(args.macs_file))
         pattern = oda.expand_nodes(args.nodeset)
         macs = macs_for_nodes(entries, pattern)
     changed, names = oda.define_clients(
@@ -717,7 +748,10 @@ class _Verbs:
         self.subparsers = subparsers
         self.common = common
 
-    def add(self, name, handler, summary, *, epilog=None, usage=None, needs_db=True, usage_check=None):
+    def add(
+        self, name, handler, summary, *, epilog=None, usage=None, needs_db=True, usage_check=None, reads=False
+    ):
+        """A verb; reads=True for one that only reads, which opens the database read-only."""
         parser = self.subparsers.add_parser(
             name,
             allow_abbrev=False,
@@ -729,7 +763,12 @@ class _Verbs:
             formatter_class=_FORMATTER,
         )
         parser.set_defaults(
-            handler=handler, needs_db=needs_db, usage_check=usage_check, command_parser=parser, check=False
+            handler=handler,
+            needs_db=needs_db,
+            usage_check=usage_check,
+            command_parser=parser,
+            check=False,
+            read_only=reads,
         )
         return parser
 
@@ -765,7 +804,11 @@ def _add_database_verbs(verbs):
         epilog="example:\n  oda upgrade",
     )
     verbs.add(
-        "tables", cmd_tables, "list the tables with their number of rows", epilog="example:\n  oda tables"
+        "tables",
+        cmd_tables,
+        "list the tables with their number of rows",
+        epilog="example:\n  oda tables",
+        reads=True,
     )
     fields = verbs.add(
         "fields",
@@ -780,6 +823,7 @@ def _add_database_verbs(verbs):
         cmd_dump,
         "write every row of every table as JSON lines, references by name (portable between databases)",
         epilog="examples:\n  oda dump oda.jsonl\n  oda dump | gzip > oda.jsonl.gz",
+        reads=True,
     )
     dump.add_argument("file", metavar="FILE", nargs="?", help="where to write (default: standard output)")
     restore = verbs.add(
@@ -787,7 +831,9 @@ def _add_database_verbs(verbs):
         cmd_restore,
         "fill an empty database from a dump, all or nothing",
         epilog="The database must hold nothing but what 'oda init' creates, and the dump\n"
-        "must have this code's schema version.\n\n"
+        "must have this code's schema version.  A dump cut short (its trailer counts\n"
+        "the rows) or holding a value a write would refuse is refused whole; dumps of\n"
+        "releases without the trailer are refused too: dump again with this release.\n\n"
         "examples:\n  oda --database sqlite:/tmp/copy.db restore oda.jsonl\n"
         "  gunzip -c oda.jsonl.gz | oda --database postgresql://oscar@db/oda restore -",
     )
@@ -799,6 +845,7 @@ def _add_database_verbs(verbs):
         "write the cluster definition as YAML:"
         " clusters, networks, groups, images, packages, nodes, variables",
         epilog="examples:\n  oda export cluster.yml\n  oda export --format json",
+        reads=True,
     )
     export.add_argument("file", metavar="FILE", nargs="?", help="where to write (default: standard output)")
     imported = verbs.add(
@@ -821,6 +868,7 @@ def _add_shortcuts(verbs):
         "list nodes with state, image, groups and NICs",
         epilog="examples:\n  oda nodes\n  oda nodes 'node[001-016]'\n"
         "  oda nodes @oscar_clients --format json",
+        reads=True,
     )
     nodes.add_argument("nodeset", metavar="NODESET", nargs="?", help="only these nodes (default: all)")
     group_nodes = verbs.add(
@@ -828,6 +876,7 @@ def _add_shortcuts(verbs):
         cmd_group_nodes,
         "list the names of a group's nodes, one per line",
         epilog="example:\n  oda group-nodes oscar_clients",
+        reads=True,
     )
     group_nodes.add_argument("group", metavar="GROUP", help="a group name, such as oscar_clients")
     macs = verbs.add(
@@ -860,12 +909,13 @@ def _add_shortcuts(verbs):
         ("packages", cmd_packages, "list packages with version, requirements and conflicts"),
         ("steps", cmd_steps, "list the wizard's steps with their status"),
     ):
-        verbs.add(name, handler, summary, epilog="example:\n  oda %s --format yaml" % name)
+        verbs.add(name, handler, summary, epilog="example:\n  oda %s --format yaml" % name, reads=True)
     node_packages = verbs.add(
         "node-packages",
         cmd_node_packages,
         "list the package statuses of nodes",
         epilog="examples:\n  oda node-packages node001\n  oda node-packages @oscar_clients",
+        reads=True,
     )
     node_packages.add_argument("nodeset", metavar="NODESET", help="the nodes, such as node001 or @gpu")
     image_packages = verbs.add(
@@ -873,6 +923,7 @@ def _add_shortcuts(verbs):
         cmd_image_packages,
         "list the package statuses of an image",
         epilog="example:\n  oda image-packages rocky9",
+        reads=True,
     )
     image_packages.add_argument("image", metavar="IMAGE", help="an image name")
 
@@ -911,7 +962,11 @@ def _add_node_verbs(verbs):
     )
     _check_option(add)
     listing = node.add(
-        "list", cmd_nodes, "list nodes (as 'oda nodes')", epilog="example:\n  oda node list 'node[001-004]'"
+        "list",
+        cmd_nodes,
+        "list nodes (as 'oda nodes')",
+        epilog="example:\n  oda node list 'node[001-004]'",
+        reads=True,
     )
     listing.add_argument("nodeset", metavar="NODESET", nargs="?", help="only these nodes (default: all)")
     modify = node.add(
@@ -1003,7 +1058,11 @@ def _add_object_verbs(verbs):
     remove.add_argument("name", metavar="NAME", help="the network's name")
     _check_option(remove)
     network.add(
-        "list", cmd_networks, "list networks (as 'oda networks')", epilog="example:\n  oda network list"
+        "list",
+        cmd_networks,
+        "list networks (as 'oda networks')",
+        epilog="example:\n  oda network list",
+        reads=True,
     )
 
     group = _group_parser(
@@ -1029,7 +1088,9 @@ def _add_object_verbs(verbs):
     )
     remove.add_argument("name", metavar="NAME", help="the group's name")
     _check_option(remove)
-    group.add("list", cmd_groups, "list groups (as 'oda groups')", epilog="example:\n  oda group list")
+    group.add(
+        "list", cmd_groups, "list groups (as 'oda groups')", epilog="example:\n  oda group list", reads=True
+    )
 
     image = _group_parser(
         verbs,
@@ -1059,7 +1120,9 @@ def _add_object_verbs(verbs):
     )
     remove.add_argument("name", metavar="NAME", help="the image's name")
     _check_option(remove)
-    image.add("list", cmd_images, "list images (as 'oda images')", epilog="example:\n  oda image list")
+    image.add(
+        "list", cmd_images, "list images (as 'oda images')", epilog="example:\n  oda image list", reads=True
+    )
 
 
 def build_parser():
@@ -1110,8 +1173,9 @@ def _run(args):
         args.usage_check(args)
     if not args.needs_db:
         return args.handler(None, args)
-    url = getattr(args, "database", None) or os.environ.get(URL_ENV) or DEFAULT_URL
-    oda = Oda.open(url, password=_read_password(args))
+    # An empty --database is a mistake, not a request for the default.
+    url = args.database if "database" in args else os.environ.get(URL_ENV) or DEFAULT_URL
+    oda = Oda.open(url, password=_read_password(args), read_only=args.read_only)
     try:
         return args.handler(oda, args)
     finally:

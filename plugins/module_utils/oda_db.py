@@ -43,6 +43,7 @@ import hashlib
 import importlib
 import math
 import os
+import re
 import sqlite3
 import time
 
@@ -74,6 +75,12 @@ SCHEMES = {
     "postgres": "postgresql",
 }
 DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}
+# "scheme:" or "scheme://" at the start of a URL.
+_SCHEME_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(?://)?")
+
+# A new SQLite file holds the cluster's variables: its owner alone reads it.
+# SQLite gives the -wal and -shm files the mode of the database file.
+_SQLITE_FILE_MODE = 0o600
 
 # How each dialect opens a transaction that will write.  SQLite's IMMEDIATE
 # takes the write lock at once: two writers then queue on the busy timeout
@@ -113,18 +120,24 @@ _SQLITE_UNAVAILABLE = (
 
 
 def mask_url(url):
-    """The URL with the password, if any, replaced by ***: the only form a message may show."""
+    """The URL with the password, if any, replaced by ***: the only form a message may show.
+
+    Whatever the URL's shape (with or without '//', a host or a scheme): the
+    last '@' ends the user part even when an unencoded password holds '/' or
+    '@', and what cannot be read as scheme:user is masked whole.  Better to
+    mask too much than to show a secret.
+    """
     text = str(url)
-    scheme, separator, rest = text.partition("://")
-    if not separator:
+    userinfo, at, after = text.rpartition("@")
+    if not at:
         return text
-    # The last '@' ends the user part even when an unencoded password holds
-    # '/' or '@': better to mask too much than to show a secret.
-    userinfo, at, after = rest.rpartition("@")
-    if not at or ":" not in userinfo:
+    scheme = _SCHEME_PREFIX.match(userinfo)
+    if scheme is None or scheme.group(1).lower() not in SCHEMES:
+        return "***@" + after
+    prefix, userinfo = userinfo[: scheme.end()], userinfo[scheme.end() :]
+    if ":" not in userinfo:
         return text
-    user = userinfo.split(":", 1)[0]
-    return "%s://%s:***@%s" % (scheme, user, after)
+    return "%s%s:***@%s" % (prefix, userinfo.split(":", 1)[0], after)
 
 
 def _scheme_of(url):
@@ -139,9 +152,11 @@ def _parse_sqlite(url):
     if rest.startswith("//"):
         authority, _slash, _path = rest[2:].partition("/")
         if authority:
+            # The host alone: the authority may hold a user and a password.
             raise OdaValidationError(
                 "invalid database URL '%s': an SQLite URL names a file, not a host '%s'; "
-                "use sqlite:/absolute/path.db or sqlite:relative.db" % (mask_url(url), authority)
+                "use sqlite:/absolute/path.db or sqlite:relative.db"
+                % (mask_url(url), authority.rpartition("@")[2])
             )
         rest = rest[2:]
     if "?" in rest or "#" in rest:
@@ -156,7 +171,11 @@ def _parse_sqlite(url):
 def _parse_server(url, dialect):
     """{'host', 'port', 'user', 'password', 'database'} for a MySQL or PostgreSQL URL."""
     shown = mask_url(url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        # An unclosed '[' of an IPv6 host, for one.
+        raise OdaValidationError("invalid database URL '%s': %s" % (shown, error)) from None
     if parts.query or parts.fragment:
         raise OdaValidationError(
             "invalid database URL '%s': query strings and fragments are not supported" % shown
@@ -254,14 +273,19 @@ class Database:
         self._depth = 0
 
     @classmethod
-    def connect(cls, url, password=None, timeout=DEFAULT_TIMEOUT):
-        """Open the database a URL names; OdaUnavailableError when it cannot be reached."""
+    def connect(cls, url, password=None, timeout=DEFAULT_TIMEOUT, create=True):
+        """Open the database a URL names; OdaUnavailableError when it cannot be reached.
+
+        create=False never makes a new SQLite file: a reader of a mistyped
+        path gets an error instead of a new, empty database.
+        """
         dialect, params = parse_url(url)
         shown = mask_url(str(url).strip())
         if password is not None:
             params["password"] = password
         if dialect == "sqlite":
-            return cls(_connect_sqlite(params["path"], timeout), dialect, sqlite3, shown, timeout=timeout)
+            connection = _connect_sqlite(params["path"], mask_url(params["path"]), timeout, create)
+            return cls(connection, dialect, sqlite3, shown, timeout=timeout)
         if dialect == "mysql":
             driver = _import_driver("pymysql", "mysql")
             connection = _connect_mysql(driver, params, timeout)
@@ -482,44 +506,75 @@ def _import_driver(module_name, dialect):
     return driver
 
 
-def _connect_sqlite(path, timeout):
-    """An SQLite connection with foreign keys, WAL and a busy timeout; Unavailable if it cannot open."""
-    _make_parent(path)
+def _connect_sqlite(path, shown, timeout, create):
+    """An SQLite connection with foreign keys, WAL and a busy timeout; Unavailable if it cannot open.
+
+    Messages name the file as shown, masked: a path may hold what looks like a password.
+    """
+    target, uri = path, False
+    if path == ":memory:" or path.startswith("file:"):
+        pass
+    elif create:
+        _make_parent(path, shown)
+        _create_private(path, shown)
+    else:
+        # mode=rw opens an existing file only, even when another process
+        # removes it between a check and the open.
+        target, uri = "file:%s?mode=rw" % quote(os.path.abspath(path)), True
     try:
         # isolation_level=None: no implicit transactions; Database.transaction()
         # issues BEGIN IMMEDIATE / COMMIT / ROLLBACK itself.  timeout is SQLite's
         # busy timeout: how long a writer waits for another one to finish.
-        connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        connection = sqlite3.connect(target, timeout=timeout, isolation_level=None, uri=uri)
     except sqlite3.Error as error:
-        raise OdaUnavailableError("cannot open SQLite database %s: %s" % (path, error)) from None
+        if not create and not os.path.exists(path):
+            raise OdaUnavailableError(
+                "SQLite database %s does not exist (create it with 'oda init')" % shown
+            ) from None
+        raise OdaUnavailableError("cannot open SQLite database %s: %s" % (shown, error)) from None
     try:
         # Foreign keys are off by default in SQLite, per connection.
         connection.execute("PRAGMA foreign_keys = ON")
-        _enable_wal(connection, timeout)
+        if create:
+            # Only a writer sets the mode, stored in the file: a reader must
+            # not write, and finds WAL set by whoever created the file.
+            _enable_wal(connection, timeout)
         # Touch the file's header so "not a database" shows here, not later.
         connection.execute("SELECT count(*) FROM sqlite_master").fetchall()
     except sqlite3.Error as error:
         connection.close()
-        raise OdaUnavailableError("cannot open SQLite database %s: %s" % (path, error)) from None
+        raise OdaUnavailableError("cannot open SQLite database %s: %s" % (shown, error)) from None
     return connection
 
 
-def _make_parent(path):
+def _make_parent(path, shown):
     """Create the directory of a new database file, readable by its owner only.
 
     ODA holds the whole cluster's layout and package settings: nobody but
     the administrator needs to read it.
     """
-    if path == ":memory:" or path.startswith("file:"):
-        return
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         try:
             os.makedirs(parent, mode=0o700)
         except OSError as error:
             raise OdaUnavailableError(
-                "cannot create the directory of SQLite database %s: %s" % (path, error.strerror)
+                "cannot create the directory of SQLite database %s: %s" % (shown, error.strerror)
             ) from None
+
+
+def _create_private(path, shown):
+    """Create a missing database file with mode 0600 before SQLite does (it would use 0644).
+
+    O_EXCL: when several processes create it together, one makes it and
+    the others open what it made.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _SQLITE_FILE_MODE))
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise OdaUnavailableError("cannot create SQLite database %s: %s" % (shown, error.strerror)) from None
 
 
 def _enable_wal(connection, timeout):

@@ -90,7 +90,13 @@ def connect(module, read_only=False):
         module.no_log_values.add(parsed["password"])
     if (module.check_mode or read_only) and _missing_sqlite_file(url):
         url = _IN_MEMORY_URL
-    oda = Oda.open(url, password=params["database_password"], timeout=params["database_timeout"])
+    oda = Oda.open(
+        url,
+        password=params["database_password"],
+        timeout=params["database_timeout"],
+        # The stand-in in memory needs its schema made; a real database is only read.
+        read_only=read_only and url != _IN_MEMORY_URL,
+    )
     try:
         yield oda
     finally:

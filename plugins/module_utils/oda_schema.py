@@ -404,21 +404,35 @@ def ensure_schema(db):
     return (version if before is None else before), version
 
 
+def _missing_defaults(db):
+    """(cluster missing, [(group, description) missing]) of what init() creates."""
+    cluster = db.query_one("SELECT id FROM clusters WHERE name = ?", (DEFAULT_CLUSTER,)) is None
+    groups = [
+        (name, description)
+        for name, description in DEFAULT_GROUPS
+        if db.query_one("SELECT id FROM node_groups WHERE name = ?", (name,)) is None
+    ]
+    return cluster, groups
+
+
 def init(db):
     """Create what a new OSCAR cluster starts with: cluster 'oscar', groups oscar_server and oscar_clients.
 
-    Idempotent: returns True only when it created something.
+    Idempotent: returns True only when it created something.  Every open
+    calls it, so it looks first without the write lock: a reader must never
+    wait for a long writer only to find the defaults there.
     """
-    changed = False
+    cluster, groups = _missing_defaults(db)
+    if not cluster and not groups:
+        return False
     with db.transaction():
-        if db.query_one("SELECT id FROM clusters WHERE name = ?", (DEFAULT_CLUSTER,)) is None:
+        # Again under the write lock: another process may have made them meanwhile.
+        cluster, groups = _missing_defaults(db)
+        if cluster:
             db.execute(
                 "INSERT INTO clusters (name, description) VALUES (?, ?)",
                 (DEFAULT_CLUSTER, "the default cluster"),
             )
-            changed = True
-        for name, description in DEFAULT_GROUPS:
-            if db.query_one("SELECT id FROM node_groups WHERE name = ?", (name,)) is None:
-                db.execute("INSERT INTO node_groups (name, description) VALUES (?, ?)", (name, description))
-                changed = True
-    return changed
+        for name, description in groups:
+            db.execute("INSERT INTO node_groups (name, description) VALUES (?, ?)", (name, description))
+    return cluster or bool(groups)

@@ -8,11 +8,16 @@ Two forms, for two purposes:
 
 dump / restore
     A faithful copy of every table the schema defines (``oda_schema.TABLES``),
-    as JSON lines: a header with the schema version, then one line per row.
-    References are written as the name of the object they point to, never as
-    an id, so a dump made from SQLite restores into MariaDB or PostgreSQL.
-    Restore fills an empty database only (one holding at most what ``init``
-    creates), all or nothing.
+    as JSON lines: a header with the schema version, one line per row, and a
+    trailer with the number of rows of each table.  References are written
+    as the name of the object they point to, never as an id, so a dump made
+    from SQLite restores into MariaDB or PostgreSQL.  Restore fills an empty
+    database only (one holding at most what ``init`` creates), all or
+    nothing; it refuses a dump without its trailer or whose rows do not
+    match it (cut short, or edited), and checks every value as a write
+    through the API would (names, states, addresses, MACs, networks).
+    Dumps of releases before the trailer are refused: nothing tells them
+    from a dump cut at a line's end.
 
 export / import
     The cluster definition as plain data for YAML: clusters, networks,
@@ -30,10 +35,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import json
 
 from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import PACKAGE_WANTED
+from ansible_collections.oscar.cluster.plugins.module_utils import oda_validate as validate
+from ansible_collections.oscar.cluster.plugins.module_utils.oda import (
+    NODE_STATES,
+    NUMBERS,
+    PACKAGE_RELATIONS,
+    PACKAGE_STATUSES,
+    PACKAGE_WANTED,
+    STEP_STATUSES,
+    check_network,
+)
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
     OdaConflictError,
     OdaNotFoundError,
@@ -49,6 +64,8 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import (
 )
 
 DUMP_FORMAT = "oscar-oda-dump"
+# 2: with a trailer of row counts.  Dumps without one (version 1) are refused.
+DUMP_VERSION = 2
 EXPORT_FORMAT = "oscar-cluster-definition"
 EXPORT_VERSION = 1
 
@@ -150,8 +167,11 @@ def dump_records(oda):
     db = oda.db
     referenced = _referenced_tables()
     records = []
+    counts = {}
     with db.transaction(write=False):
-        records.append({"format": DUMP_FORMAT, "schema_version": current_version(db)})
+        records.append(
+            {"format": DUMP_FORMAT, "dump_version": DUMP_VERSION, "schema_version": current_version(db)}
+        )
         names = {}
         for tab in dumped_tables():
             rows = db.query("SELECT * FROM %s" % tab["name"])
@@ -165,6 +185,9 @@ def dump_records(oda):
                 pairs.append((row, data))
             pairs.sort(key=_row_order(tab))
             records.extend({"table": tab["name"], "row": data} for _row, data in pairs)
+            counts[tab["name"]] = len(pairs)
+    # Last: a dump cut short, even at a line's end, lacks it.
+    records.append({"end": DUMP_FORMAT, "rows": counts})
     return records
 
 
@@ -173,12 +196,20 @@ def dump_text(oda):
     return "".join(json.dumps(record, sort_keys=True) + "\n" for record in dump_records(oda))
 
 
+def dump_row_count(text):
+    """How many rows a dump's text holds, by its trailer."""
+    return sum(json.loads(text.splitlines()[-1])["rows"].values())
+
+
 # --- restore -----------------------------------------------------------------
 
 
 def parse_dump(text, source="dump"):
-    """(header, [(line number, table, row)]) of a dump's text; errors name the source and line."""
-    header = None
+    """(header, [(line number, table, row)]) of a dump's text; errors name the source and line.
+
+    The trailer must end the dump and count exactly the rows before it.
+    """
+    header = trailer = None
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -191,25 +222,64 @@ def parse_dump(text, source="dump"):
         if not isinstance(record, dict):
             raise OdaValidationError("%s: expected a JSON object, found %s" % (where, type(record).__name__))
         if header is None:
-            if record.get("format") != DUMP_FORMAT:
-                raise OdaValidationError(
-                    "%s: not an ODA dump: the first record must have format '%s', found '%s'"
-                    % (where, DUMP_FORMAT, record.get("format"))
-                )
-            header = record
-            if header.get("schema_version") != SCHEMA_VERSION:
-                raise OdaSchemaError(
-                    "%s has schema version %s but this code writes version %d; restore it with the"
-                    " oscar.cluster release that made it, then upgrade"
-                    % (source, header.get("schema_version"), SCHEMA_VERSION)
-                )
+            header = _check_header(record, where, source)
+            continue
+        if trailer is not None:
+            raise OdaValidationError("%s: a record after the dump's trailer" % where)
+        if "end" in record:
+            trailer = record
             continue
         if set(record) != {"table", "row"} or not isinstance(record["row"], dict):
             raise OdaValidationError('%s: expected a record {"table": ..., "row": {...}}' % where)
         rows.append((number, record["table"], record["row"]))
     if header is None:
         raise OdaValidationError("%s is empty: not an ODA dump" % source)
+    _check_trailer(trailer, rows, source)
     return header, rows
+
+
+def _check_header(record, where, source):
+    if record.get("format") != DUMP_FORMAT:
+        raise OdaValidationError(
+            "%s: not an ODA dump: the first record must have format '%s', found '%s'"
+            % (where, DUMP_FORMAT, record.get("format"))
+        )
+    if record.get("schema_version") != SCHEMA_VERSION:
+        raise OdaSchemaError(
+            "%s has schema version %s but this code writes version %d; restore it with the"
+            " oscar.cluster release that made it, then upgrade"
+            % (source, record.get("schema_version"), SCHEMA_VERSION)
+        )
+    if record.get("dump_version") != DUMP_VERSION:
+        raise OdaValidationError(
+            "%s was written by an older oda, without row counts: it cannot be told from a dump cut"
+            " short, so it is refused; dump the database again with this release" % source
+        )
+    return record
+
+
+def _check_trailer(trailer, rows, source):
+    """Refuse a dump whose trailer is missing or counts other rows than the dump holds."""
+    if trailer is None:
+        raise OdaValidationError(
+            "%s ends without its trailer after %d rows: it was cut short; nothing restored"
+            % (source, len(rows))
+        )
+    expected = trailer.get("rows")
+    if trailer.get("end") != DUMP_FORMAT or not isinstance(expected, dict):
+        raise OdaValidationError(
+            '%s: the trailer must be {"end": "%s", "rows": {...}}' % (source, DUMP_FORMAT)
+        )
+    found = {}
+    for _number, table_name, _row in rows:
+        found[table_name] = found.get(table_name, 0) + 1
+    for table_name in sorted(set(expected) | set(found), key=str):
+        if expected.get(table_name, 0) != found.get(table_name, 0):
+            raise OdaValidationError(
+                "%s holds %d rows of table %s but its trailer counts %s: it was cut short or edited;"
+                " nothing restored"
+                % (source, found.get(table_name, 0), table_name, expected.get(table_name, 0))
+            )
 
 
 def _require_empty(db):
@@ -232,6 +302,122 @@ def _require_empty(db):
             "database %s is not empty (rows: %s); restore fills an empty database only"
             % (db.url, ", ".join(held))
         )
+
+
+def _choice(choices, what):
+    def check(value):
+        if value not in choices:
+            raise OdaValidationError(
+                "invalid %s '%s': expected one of %s" % (what, value, ", ".join(choices))
+            )
+        return value
+
+    return check
+
+
+def _within(key):
+    what, low, high = NUMBERS[key]
+
+    def check(value):
+        if not low <= value <= high:
+            raise OdaValidationError("invalid %s %d: expected %d to %d" % (what, value, low, high))
+        return value
+
+    return check
+
+
+def _json_text(value):
+    try:
+        json.loads(value)
+    except ValueError:
+        raise OdaValidationError("invalid stored value %.40r: not JSON" % value) from None
+    return value
+
+
+def _absolute(value):
+    if not value.startswith("/") or "\0" in value:
+        raise OdaValidationError("invalid image path '%s': expected an absolute path" % value)
+    return value
+
+
+def _named(kind):
+    return functools.partial(validate.object_name, kind=kind)
+
+
+# What a write through the API checks, per column: restore refuses the same
+# values, and stores the same normal forms (lower-case names, MACs...).
+# Cross-row rules (addresses inside their network, networks that overlap)
+# are checked once every row is in: _check_addresses.
+_COLUMN_CHECKS = {
+    ("clusters", "name"): _named("cluster"),
+    ("networks", "name"): _named("network"),
+    ("networks", "cidr"): validate.network,
+    ("networks", "gateway"): validate.ip_address,
+    ("networks", "domain"): validate.hostname,
+    ("networks", "dhcp_start"): validate.ip_address,
+    ("networks", "dhcp_end"): validate.ip_address,
+    ("networks", "mtu"): _within("mtu"),
+    ("images", "name"): _named("image"),
+    ("images", "distro"): _named("distribution"),
+    ("images", "arch"): _named("architecture"),
+    ("images", "path"): _absolute,
+    ("images", "state"): _named("image state"),
+    ("nodes", "name"): validate.hostname,
+    ("nodes", "hostname"): validate.hostname,
+    ("nodes", "domain"): validate.hostname,
+    ("nodes", "state"): _choice(NODE_STATES, "node state"),
+    ("nodes", "cpus"): _within("cpus"),
+    ("nodes", "memory_mb"): _within("memory_mb"),
+    ("nodes", "arch"): _named("architecture"),
+    ("nics", "name"): _named("NIC"),
+    ("nics", "mac"): validate.mac_address,
+    ("nics", "ip"): validate.ip_address,
+    ("node_groups", "name"): _named("group"),
+    ("packages", "name"): _named("package"),
+    ("package_relations", "kind"): _choice(PACKAGE_RELATIONS, "package relation"),
+    ("package_relations", "target"): _named("package"),
+    ("node_packages", "status"): _choice(PACKAGE_STATUSES, "package status"),
+    ("image_packages", "status"): _choice(PACKAGE_STATUSES, "package status"),
+    ("package_config", "config_key"): _named("configuration key"),
+    ("package_config", "value"): _json_text,
+    ("wizard_steps", "name"): _named("wizard step"),
+    ("wizard_steps", "status"): _choice(STEP_STATUSES, "wizard step status"),
+}
+for _table in ("cluster_vars", "group_vars", "node_vars"):
+    _COLUMN_CHECKS[(_table, "var_key")] = validate.variable_name
+    _COLUMN_CHECKS[(_table, "value")] = _json_text
+
+
+def _checked(table_name, col, value, where):
+    """A restored value as a write would store it, or the write's error naming the dump's line."""
+    check = _COLUMN_CHECKS.get((table_name, col["name"]))
+    if check is None or value is None:
+        return value
+    try:
+        return check(value)
+    except OdaValidationError as error:
+        raise OdaValidationError("%s: %s" % (where, error)) from None
+
+
+def _check_addresses(db, source):
+    """After every row is in: networks hold together and overlap none; NIC addresses lie inside theirs."""
+    networks = db.query("SELECT id, name, cidr, gateway, dhcp_start, dhcp_end FROM networks")
+    for network in networks:
+        try:
+            check_network(network["name"], network, networks)
+        except (OdaValidationError, OdaConflictError) as error:
+            raise type(error)("%s: %s" % (source, error)) from None
+    by_id = {network["id"]: network for network in networks}
+    rows = db.query(
+        "SELECT n.name AS node, x.name AS nic, x.ip, x.network_id FROM nics x"
+        " JOIN nodes n ON n.id = x.node_id WHERE x.ip IS NOT NULL"
+    )
+    for row in rows:
+        what = "%s: node %s %s address" % (source, row["node"], row["nic"])
+        network = by_id.get(row["network_id"])
+        if network is None:
+            raise OdaValidationError("%s %s needs a network" % (what, row["ip"]))
+        validate.address_in_network(row["ip"], network["cidr"], what)
 
 
 def _restore_value(col, row, names, where):
@@ -265,10 +451,11 @@ def _restore_value(col, row, names, where):
 def restore(oda, text, source="dump", check_mode=False):
     """Fill an empty database from a dump's text, in one transaction; returns {table: rows written}.
 
-    The dump must have this code's schema version.  Rows are checked against
-    the schema's description (known columns, types, references that resolve)
-    and the database's own constraints; any refusal names the dump's line and
-    leaves the database as it was.
+    The dump must have this code's schema version and its trailer.  Rows are
+    checked against the schema's description (known columns, types,
+    references that resolve), against what a write would accept (names,
+    states, MACs, addresses, networks) and the database's own constraints;
+    any refusal names the dump's line and leaves the database as it was.
     """
     _header, records = parse_dump(text, source)
     known = dict((tab["name"], tab) for tab in dumped_tables())
@@ -305,12 +492,17 @@ def restore(oda, text, source="dump", check_mode=False):
                         "%s: unknown column '%s'; expected %s"
                         % (where, unknown[0], ", ".join(sorted(expected)))
                     )
-                db.execute(sql, [_restore_value(col, row, names, where) for col in columns])
+                values = [_restore_value(col, row, names, where) for col in columns]
+                db.execute(
+                    sql,
+                    [_checked(table_name, col, value, where) for col, value in zip(columns, values)],  # noqa: B905
+                )
             counts[table_name] = len(by_table.get(table_name, []))
             if table_name in referenced:
                 names[table_name] = {
                     row["name"]: row["id"] for row in db.query("SELECT id, name FROM %s" % table_name)
                 }
+        _check_addresses(db, source)
     return counts
 
 
@@ -531,12 +723,8 @@ def _set_statuses(oda, kind, entry):
         return False
     name = entry["name"]
     wanted = entry["packages"]
-    filters = {"nodes": name} if kind == "node" else {"image": name}
-    current = dict(
-        (status["package"], status["status"])
-        for status in oda.list_package_statuses(**filters)
-        if status[kind] == name
-    )
+    # This node's or image's statuses alone: reading everyone's for each entry made imports quadratic.
+    current = oda.package_statuses_of(**{kind: name})
     changed = False
     # Forget and unwant first, so that swapping two conflicting packages
     # never has both wanted half-way.

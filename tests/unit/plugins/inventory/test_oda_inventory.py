@@ -255,11 +255,59 @@ def test_an_unreachable_database_server_is_a_clear_error_without_the_password(tm
 
 
 def test_a_new_database_gives_an_empty_inventory_with_oscars_groups(tmp_path):
+    url = "sqlite:%s" % (tmp_path / "new" / "oda.db")
+    Oda.open(url).close()
     source = tmp_path / "oscar_inventory"
-    source.write_text("plugin: oscar.cluster.oda\ndatabase: sqlite:%s\n" % (tmp_path / "new" / "oda.db"))
+    source.write_text("plugin: oscar.cluster.oda\ndatabase: %s\n" % url)
     data = listing(source)
     assert data["_meta"]["hostvars"] == {}
     assert {"oscar_server", "oscar_clients"} <= set(data["all"]["children"])
+
+
+def test_a_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path):
+    # A read never creates a database: a mistyped path must not look like an empty cluster.
+    missing = tmp_path / "new" / "oda.db"
+    source = tmp_path / "oscar_inventory"
+    source.write_text("plugin: oscar.cluster.oda\ndatabase: sqlite:%s\n" % missing)
+    rc, _stdout, stderr = ansible_inventory(source, "--list", check=False)
+    assert rc != 0
+    assert "ODA inventory: SQLite database %s does not exist" % missing in stderr
+    assert not missing.exists() and not missing.parent.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql:oscar:PW-s3cret@head/oda",
+        "postgresql:oscar:PW-s3cret@head/oda",
+        "sqlite://oscar:PW-s3cret@host/x.db",
+        "mysql://oscar:PW-s3cret@[::1/oda",
+        "oracle://oscar:PW-s3cret@head/oda",
+    ],
+)
+def test_a_password_in_a_url_of_any_shape_never_shows(tmp_path, url):
+    source = tmp_path / "bad.oda.yml"
+    source.write_text("plugin: oscar.cluster.oda\ndatabase: '%s'\n" % url)
+    rc, stdout, stderr = ansible_inventory(source, "--list", check=False)
+    assert rc != 0
+    assert "ODA inventory:" in stderr
+    assert "PW-s3cret" not in stdout + stderr
+    assert "Traceback" not in stderr
+
+
+def test_the_inventory_reads_while_a_writer_holds_the_database(cluster, tmp_path):
+    # WAL lets readers go on while one writer writes; the inventory must not
+    # queue behind it (and, with this timeout, fail after 5 s).
+    source = tmp_path / "busy.oda.yml"
+    source.write_text("plugin: oscar.cluster.oda\ndatabase: %s\ndatabase_timeout: 5\n" % cluster["url"])
+    writer = Oda.open(cluster["url"])
+    try:
+        with writer.db.transaction():
+            writer.ensure_group("busy")
+            data = listing(source)
+    finally:
+        writer.close()
+    assert "head" in data["_meta"]["hostvars"]
 
 
 def test_ansible_doc_documents_the_plugin():

@@ -2,12 +2,15 @@
 
 import ipaddress
 import multiprocessing
+import time
 
 import pytest
 from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
     OdaConflictError,
     OdaNotFoundError,
+    OdaSchemaError,
+    OdaUnavailableError,
     OdaValidationError,
 )
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import SCHEMA_VERSION
@@ -56,6 +59,37 @@ def test_open_creates_the_schema_and_the_defaults_and_reopens_unchanged(oda_back
     before = oda_backend.dump()
     oda_backend.open().close()
     assert oda_backend.dump() == before
+
+
+def test_readers_never_wait_for_a_writer(oda_backend):
+    # A long import holds the write lock; opening and reading must not queue
+    # behind it (opening used to take the lock to check the defaults).
+    writer = oda_backend.open()
+    try:
+        with writer.db.transaction():
+            writer.ensure_group("importing")
+            for read_only in (False, True):
+                started = time.monotonic()
+                reader = Oda.open(oda_backend.url, timeout=3, read_only=read_only)
+                try:
+                    assert "importing" not in [group["name"] for group in reader.list_groups()]
+                    assert reader.list_nodes() == []
+                finally:
+                    reader.close()
+                assert time.monotonic() - started < 1
+    finally:
+        writer.close()
+
+
+def test_a_read_only_open_creates_nothing(tmp_path):
+    path = tmp_path / "typo.db"
+    with pytest.raises(OdaUnavailableError, match="does not exist"):
+        Oda.open("sqlite:%s" % path, read_only=True)
+    assert not path.exists()
+    path.touch()
+    with pytest.raises(OdaSchemaError, match="holds no ODA schema; create it with 'oda init'"):
+        Oda.open("sqlite:%s" % path, read_only=True)
+    assert path.stat().st_size == 0
 
 
 def test_open_takes_the_sqlite_url_with_an_empty_authority_too(tmp_path):
@@ -152,6 +186,48 @@ def test_networks_are_listed_in_natural_order(oda):
 )
 def test_bad_network_values_are_refused_and_named(oda, oda_backend, kwargs, error, text):
     refused(oda_backend, error, text, lambda: oda.ensure_network("cluster", **kwargs))
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("10.0.0.0/24", "10.0.0.0/25"), ("10.0.0.128/25", "10.0.0.0/16"), ("fd00::/64", "fd00::/48")],
+)
+def test_overlapping_networks_are_refused_naming_both(oda, oda_backend, first, second):
+    # Else one address could belong to two networks, and two nodes share it.
+    oda.ensure_network("a", first)
+    text = "network 'b' (%s) overlaps network 'a' (%s)" % (second, first)
+    refused(oda_backend, OdaConflictError, text, lambda: oda.ensure_network("b", second))
+    # Changing a network's CIDR is checked the same way.
+    oda.ensure_network("b", "192.168.0.0/24")
+    refused(oda_backend, OdaConflictError, text, lambda: oda.ensure_network("b", second))
+
+
+def test_two_nodes_never_share_an_address_across_networks(oda, oda_backend):
+    oda.ensure_network("a", "10.0.0.0/24")
+    refused(oda_backend, OdaConflictError, "overlaps", lambda: oda.ensure_network("b", "10.0.0.0/25"))
+    oda.ensure_node("n1", nics=[nic("eth0", ip="10.0.0.11", network="a")])
+    refused(
+        oda_backend,
+        OdaConflictError,
+        "address 10.0.0.11 on network 'a' is already used by n1 (eth0)",
+        lambda: oda.ensure_node("n2", nics=[nic("eth0", ip="10.0.0.11", network="a")]),
+    )
+
+
+def test_clients_never_take_the_gateway_address(cluster, oda_backend):
+    refused(
+        oda_backend,
+        OdaConflictError,
+        "address 10.0.0.1 of node node001 is the gateway of network 'cluster'",
+        lambda: cluster.define_clients("node[001-004]", "cluster", "10.0.0.1"),
+    )
+    cluster.ensure_network("cluster", "10.0.0.0/24", gateway="10.0.0.254")
+    refused(
+        oda_backend,
+        OdaConflictError,
+        "address 10.0.0.254 of node node004 is the gateway",
+        lambda: cluster.define_clients("node[001-004]", "cluster", "10.0.0.251"),
+    )
 
 
 def test_a_network_cannot_shrink_away_from_its_nics(cluster, oda_backend):

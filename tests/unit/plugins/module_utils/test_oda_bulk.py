@@ -4,7 +4,10 @@ On SQLite, MariaDB and PostgreSQL: every call is one transaction, refusals name 
 and write nothing, check mode reports exactly and keeps nothing.
 """
 
+import time
+
 import pytest
+from ansible_collections.oscar.cluster.plugins.module_utils import oda_db
 from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
     OdaConflictError,
@@ -12,7 +15,7 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
     OdaValidationError,
 )
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import SCHEMA_VERSION
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_transfer import dump_text
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_transfer import dump_text, import_data
 
 
 @pytest.fixture
@@ -216,3 +219,54 @@ def test_remove_nodes_refuses_a_bad_node_set(cluster):
     refused(
         cluster, OdaValidationError, "invalid node set 'node[1-'", lambda: cluster.remove_nodes("node[1-")
     )
+
+
+# --- linear cost -------------------------------------------------------------------
+
+
+def _rows_read(monkeypatch, call):
+    """How many rows call() reads from the database: what a quadratic write gives away."""
+    read = []
+    original = oda_db._rows_as_dicts
+
+    def counting(cursor):
+        rows = original(cursor)
+        read.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(oda_db, "_rows_as_dicts", counting)
+    call()
+    monkeypatch.setattr(oda_db, "_rows_as_dicts", original)
+    return sum(read)
+
+
+def _definition(count):
+    return {
+        "networks": [{"name": "cluster", "cidr": "10.0.0.0/16"}],
+        "nodes": [
+            {
+                "name": "n%d" % index,
+                "nics": [
+                    {"name": "eth0", "ip": "10.0.%d.%d" % divmod(index + 10, 250), "network": "cluster"}
+                ],
+            }
+            for index in range(count)
+        ],
+    }
+
+
+def test_importing_nodes_reads_rows_in_proportion_to_the_nodes(oda, monkeypatch):
+    # Each node used to read every NIC stored before it: 4 times the nodes, 16 times the rows.
+    small = _rows_read(monkeypatch, lambda: import_data(oda, _definition(100)))
+    oda.remove_nodes("n[0-99]")
+    large = _rows_read(monkeypatch, lambda: import_data(oda, _definition(400)))
+    assert large < 5 * small
+
+
+def test_node_names_are_checked_for_repeats_in_linear_time(oda):
+    oda.ensure_network("cluster", "10.0.0.0/8")
+    started = time.monotonic()
+    with pytest.raises(OdaValidationError, match="node name 'n1' is listed twice"):
+        oda.define_clients(["n%d" % index for index in range(1, 60001)] + ["n1"], "cluster", "10.0.0.1")
+    # A list lookup per name took about ten seconds here; a dict takes a fraction of one.
+    assert time.monotonic() - started < 3

@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -724,6 +725,91 @@ def test_a_bad_database_url_is_named(run):
     result = run("nodes", database="oracle://db/oda")
     assert result.code == EXIT_ERROR
     assert "unsupported database URL 'oracle://db/oda'" in result.err
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        "mysql:oscar:hunter2@127.0.0.1/oda",
+        "postgresql:oscar:hunter2@127.0.0.1/oda",
+        "sqlite://oscar:hunter2@host/x.db",
+        "mysql://oscar:hunter2@[::1/oda",
+        "oscar:hunter2@127.0.0.1/oda",
+    ],
+)
+def test_a_password_never_shows_whatever_the_urls_shape(run, database):
+    result = run("nodes", database=database)
+    assert result.code == EXIT_ERROR
+    assert result.err.startswith("oda: error: ")
+    assert "hunter2" not in result.err + result.out
+
+
+def test_an_unclosed_ipv6_bracket_is_a_message_not_a_traceback(run):
+    result = run("nodes", database="mysql://u:p@[::1/db")
+    assert result.code == EXIT_ERROR
+    assert "oda: error: invalid database URL 'mysql://u:***@[::1/db'" in result.err
+
+
+def test_an_empty_database_option_is_refused_not_the_default(run, monkeypatch, tmp_path):
+    monkeypatch.setenv("OSCAR_ODA_URL", "sqlite:%s" % (tmp_path / "env.db"))
+    result = run("init", database="")
+    assert result.code == EXIT_ERROR
+    assert "oda: error: unsupported database URL ''" in result.err
+    assert not (tmp_path / "env.db").exists()
+
+
+@pytest.mark.parametrize("argv", [["nodes"], ["tables"], ["dump"], ["export"], ["macs"], ["node", "list"]])
+def test_a_read_never_creates_a_database(run, tmp_path, argv):
+    # A mistyped path must not look like an empty cluster.
+    missing = tmp_path / "typo" / "oda.db"
+    result = run(*argv, database="sqlite:%s" % missing)
+    assert result.code == EXIT_UNAVAILABLE, result
+    assert "oda: error: SQLite database %s does not exist" % missing in result.err
+    assert not missing.parent.exists()
+
+
+def test_a_new_database_file_is_readable_by_its_owner_only(run, tmp_path):
+    path = tmp_path / "oda.db"
+    assert run("init", database="sqlite:%s" % path).code == EXIT_OK
+    for name in ("oda.db", "oda.db-wal", "oda.db-shm"):
+        if (tmp_path / name).exists():
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+
+
+def test_reading_commands_do_not_wait_for_a_writer(cluster, url):
+    # A long import holds the write lock; 'oda nodes' used to wait for it, then fail.
+    writer = Oda.open(url)
+    try:
+        with writer.db.transaction():
+            writer.ensure_group("importing")
+            started = time.monotonic()
+            result = cluster("nodes", "node[01-02]")
+            assert time.monotonic() - started < 2
+    finally:
+        writer.close()
+    assert result.code == EXIT_OK, result
+    assert "node01" in result.out
+
+
+def test_an_empty_macs_file_is_refused(cluster, url, tmp_path):
+    empty = tmp_path / "macs.txt"
+    empty.write_text("# nothing yet\n")
+    argv = ["node", "add", "node[09-10]", "--network", "cluster", "--start-ip", "10.0.0.30"]
+    refused(cluster, url, "%s holds no MAC address" % empty, *argv, "--macs-file", str(empty))
+
+
+def test_import_refuses_yaml_aliases_at_once(cluster, url, tmp_path):
+    # A 1 KB file of nested aliases would expand to billions of values.
+    lines = ['nodes:\n- name: node01\n  variables:\n    a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [
+        "    a%d: &a%d [%s]" % (level, level, ", ".join(["*a%d" % (level - 1)] * 8)) for level in range(1, 12)
+    ]
+    bomb = tmp_path / "bomb.yml"
+    bomb.write_text("\n".join(lines) + "\n")
+    assert len(bomb.read_bytes()) < 1024
+    started = time.monotonic()
+    refused(cluster, url, "aliases (*name) are not allowed in a cluster definition", "import", str(bomb))
+    assert time.monotonic() - started < 2
 
 
 # --- bin/oda as a real program -------------------------------------------------------

@@ -129,10 +129,40 @@ def test_an_unknown_scheme_is_named_with_the_supported_ones(url, problem):
         ("mysql://oscar:s3/cr@t@head/oda", "mysql://oscar:***@head/oda"),
         ("mysql://oscar@head/oda", "mysql://oscar@head/oda"),
         ("sqlite:/var/lib/oscar/oda.db", "sqlite:/var/lib/oscar/oda.db"),
+        # Shapes without '//' or a host, or with a scheme nobody knows.
+        ("mysql:oscar:s3cret@head/oda", "mysql:oscar:***@head/oda"),
+        ("postgresql:oscar:s3cret@head/oda", "postgresql:oscar:***@head/oda"),
+        ("sqlite://oscar:s3cret@host/x.db", "sqlite://oscar:***@host/x.db"),
+        ("oscar:s3cret@head/oda", "***@head/oda"),
+        ("ftp://oscar:s3cret@head/oda", "***@head/oda"),
+        ("mysql://oscar:s3cret@[::1/oda", "mysql://oscar:***@[::1/oda"),
     ],
 )
 def test_masked_urls_never_show_a_password(url, shown):
     assert mask_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql:oscar:s3cret@head/oda",
+        "postgresql:oscar:s3cret@head/oda",
+        "postgresql:",
+        "sqlite://oscar:s3cret@host/x.db",
+        "mysql://oscar:s3cret@[::1/oda",
+        "oscar:s3cret@head/oda",
+        "mysql://oscar:s3cret@head",
+    ],
+)
+def test_every_refused_url_is_a_typed_error_without_its_password(url):
+    with pytest.raises(OdaValidationError) as raised:
+        parse_url(url)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_an_unclosed_ipv6_bracket_is_a_clear_error():
+    with pytest.raises(OdaValidationError, match=r"invalid database URL 'mysql://u:\*\*\*@\[::1/db': .*IPv6"):
+        parse_url("mysql://u:p@[::1/db")
 
 
 def test_errors_about_a_url_with_a_password_show_it_masked():
@@ -192,6 +222,26 @@ def test_a_new_database_gets_a_parent_directory_only_its_owner_can_read(tmp_path
     Database.connect("sqlite:%s" % path).close()
     assert path.exists()
     assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_new_database_and_its_wal_files_only_its_owner_can_read(tmp_path):
+    # They hold the cluster's variables; SQLite gives -wal and -shm the file's mode.
+    path = tmp_path / "oda.db"
+    database = Database.connect("sqlite:%s" % path)
+    with database.transaction():
+        database.execute("CREATE TABLE t (a INTEGER)")
+    for name in ("oda.db", "oda.db-wal", "oda.db-shm"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+    database.close()
+
+
+def test_opening_without_create_never_makes_a_file(tmp_path):
+    path = tmp_path / "typo" / "oda.db"
+    with pytest.raises(OdaUnavailableError, match="SQLite database %s does not exist" % path):
+        Database.connect("sqlite:%s" % path, create=False)
+    assert not path.parent.exists()
+    Database.connect("sqlite:%s" % path).close()
+    Database.connect("sqlite:%s" % path, create=False).close()
 
 
 def test_a_relative_sqlite_path_is_relative_to_the_working_directory(tmp_path, monkeypatch):

@@ -100,9 +100,18 @@ def refused(oda, error, text, call):
 
 def test_a_dump_covers_every_table_of_the_schema_but_the_version(make):
     records = transfer.dump_records(fill(make()))
-    assert records[0] == {"format": transfer.DUMP_FORMAT, "schema_version": SCHEMA_VERSION}
-    dumped = set(record["table"] for record in records[1:])
+    assert records[0] == {
+        "format": transfer.DUMP_FORMAT,
+        "dump_version": transfer.DUMP_VERSION,
+        "schema_version": SCHEMA_VERSION,
+    }
+    dumped = set(record["table"] for record in records[1:-1])
     assert dumped == set(tab["name"] for tab in TABLES) - {"schema_version"}
+    # The trailer counts every table's rows, empty ones too.
+    assert records[-1]["end"] == transfer.DUMP_FORMAT
+    assert records[-1]["rows"]["nodes"] == 6
+    assert set(records[-1]["rows"]) == set(tab["name"] for tab in TABLES) - {"schema_version"}
+    assert sum(records[-1]["rows"].values()) == len(records) - 2
 
 
 def test_table_counts_cover_every_table(make):
@@ -125,7 +134,7 @@ def test_find_table_names_the_tables_when_it_does_not_know_one():
 
 
 def test_a_dump_writes_references_by_name_never_ids(make):
-    records = transfer.dump_records(fill(make()))
+    records = transfer.dump_records(fill(make()))[:-1]
     nics = [record["row"] for record in records[1:] if record["table"] == "nics"]
     assert {
         "node": "head",
@@ -192,12 +201,21 @@ def _dump_lines(make):
     return transfer.dump_text(fill(make("source"))).splitlines()
 
 
+def _recounted(lines):
+    """A dump's lines with its trailer made to count the rows they hold: edited, not cut short."""
+    rows = [json.loads(line) for line in lines[1:-1]]
+    counts = dict.fromkeys(json.loads(lines[-1])["rows"], 0)
+    for record in rows:
+        counts[record["table"]] = counts.get(record["table"], 0) + 1
+    return [*lines[:-1], json.dumps({"end": transfer.DUMP_FORMAT, "rows": counts})]
+
+
 def _with_row(lines, table, change):
     """The dump with the first row of a table changed by change(row)."""
     lines = list(lines)
     for index, line in enumerate(lines[1:], 1):
         record = json.loads(line)
-        if record["table"] == table:
+        if record.get("table") == table:
             change(record["row"])
             lines[index] = json.dumps(record)
             return lines, index + 1
@@ -217,6 +235,14 @@ BAD_ROWS = [
     ("nodes", lambda row: row.update(excluded="no"), OdaValidationError, "invalid excluded 'no'"),
     ("nodes", lambda row: row.update(state=None), OdaValidationError, "missing value for 'state'"),
     ("networks", lambda row: row.update(cidr=24), OdaValidationError, "invalid cidr '24': expected text"),
+    # Values a write through the API refuses are refused by restore too.
+    ("nodes", lambda row: row.update(name="bad name;rm -rf /"), OdaValidationError, "invalid host name"),
+    ("nodes", lambda row: row.update(state="exploded"), OdaValidationError, "invalid node state 'exploded'"),
+    ("nics", lambda row: row.update(ip="999.1.1.1"), OdaValidationError, "invalid IP address '999.1.1.1'"),
+    ("nics", lambda row: row.update(mac="not-a-mac"), OdaValidationError, "invalid MAC address 'not-a-mac'"),
+    ("networks", lambda row: row.update(cidr="10.0.0.1/24"), OdaValidationError, "invalid network"),
+    ("node_vars", lambda row: row.update(var_key="a b"), OdaValidationError, "invalid variable name 'a b'"),
+    ("wizard_steps", lambda row: row.update(status="half"), OdaValidationError, "invalid wizard step status"),
 ]
 
 
@@ -232,9 +258,9 @@ def test_restore_refuses_a_bad_row_naming_its_line_and_writes_nothing(make, tabl
 
 def test_restore_is_all_or_nothing_when_the_last_row_is_refused(make):
     lines = _dump_lines(make)
-    last = json.loads(lines[-1])
+    last = json.loads(lines[-2])
     last["row"]["surprise"] = 1
-    lines[-1] = json.dumps(last)
+    lines[-2] = json.dumps(last)
     target = make("copy")
     refused(
         target,
@@ -246,10 +272,10 @@ def test_restore_is_all_or_nothing_when_the_last_row_is_refused(make):
 
 def test_restore_refuses_a_duplicate_mac_through_the_database_and_writes_nothing(make):
     lines = _dump_lines(make)
-    nic_lines = [line for line in lines[1:] if json.loads(line)["table"] == "nics"]
+    nic_lines = [line for line in lines[1:-1] if json.loads(line)["table"] == "nics"]
     twin = json.loads(nic_lines[0])
     twin["row"]["name"] = "eth9"
-    lines.append(json.dumps(twin))
+    lines = _recounted([*lines[:-1], json.dumps(twin), lines[-1]])
     target = make("copy")
     refused(target, OdaConflictError, "conflicting write", lambda: transfer.restore(target, "\n".join(lines)))
 
@@ -263,12 +289,14 @@ def test_restore_refuses_a_duplicate_mac_through_the_database_and_writes_nothing
         ('{"format": "other"}\n', OdaValidationError, "not an ODA dump: the first record must have format"),
         ('{"format": "oscar-oda-dump", "schema_version": 999}\n', OdaSchemaError, "has schema version 999"),
         (
-            '{"format": "oscar-oda-dump", "schema_version": %d}\n{"table": "nodes"}\n' % SCHEMA_VERSION,
+            '{"format": "oscar-oda-dump", "dump_version": 2, "schema_version": %d}\n{"table": "nodes"}\n'
+            % SCHEMA_VERSION,
             OdaValidationError,
             'd.jsonl line 2: expected a record {"table": ..., "row": {...}}',
         ),
         (
-            '{"format": "oscar-oda-dump", "schema_version": %d}\n\n{"table": "racks", "row": {}}\n'
+            '{"format": "oscar-oda-dump", "dump_version": 2, "schema_version": %d}\n\n'
+            '{"table": "racks", "row": {}}\n{"end": "oscar-oda-dump", "rows": {"racks": 1}}\n'
             % SCHEMA_VERSION,
             OdaValidationError,
             "d.jsonl line 3: unknown table 'racks'",
@@ -278,6 +306,76 @@ def test_restore_refuses_a_duplicate_mac_through_the_database_and_writes_nothing
 def test_restore_refuses_what_is_not_a_dump_of_this_version(make, text, error, message):
     target = make("copy")
     refused(target, error, message, lambda: transfer.restore(target, text, source="d.jsonl"))
+
+
+def test_restore_refuses_an_address_outside_its_network_and_writes_nothing(make):
+    lines, _number = _with_row(_dump_lines(make), "nics", lambda row: row.update(ip="10.9.9.9"))
+    target = make("copy")
+    refused(
+        target,
+        OdaValidationError,
+        "address 10.9.9.9 is outside network 10.0.0.0/24",
+        lambda: transfer.restore(target, "\n".join(lines), source="d.jsonl"),
+    )
+
+
+def test_restore_refuses_overlapping_networks_and_writes_nothing(make):
+    lines = _dump_lines(make)
+    network = json.loads(next(line for line in lines[1:-1] if json.loads(line)["table"] == "networks"))
+    network["row"].update(name="shadow", cidr="10.0.0.0/25", gateway=None, dhcp_start=None, dhcp_end=None)
+    lines = _recounted([*lines[:-1], json.dumps(network), lines[-1]])
+    target = make("copy")
+    refused(
+        target,
+        OdaConflictError,
+        "overlaps network",
+        lambda: transfer.restore(target, "\n".join(lines), source="d.jsonl"),
+    )
+
+
+def test_restore_refuses_a_dump_cut_short_at_a_line_end_and_writes_nothing(make):
+    lines = _dump_lines(make)
+    target = make("copy")
+    for cut in (len(lines) - 1, len(lines) // 2, 1):
+        # Cut at a line's end: every line left is whole JSON, only the trailer tells.
+        refused(
+            target,
+            OdaValidationError,
+            "d.jsonl ends without its trailer after %d rows: it was cut short" % (cut - 1),
+            lambda cut=cut: transfer.restore(target, "\n".join(lines[:cut]) + "\n", source="d.jsonl"),
+        )
+
+
+def test_restore_refuses_a_dump_whose_rows_do_not_match_its_trailer(make):
+    lines = _dump_lines(make)
+    member = next(index for index, line in enumerate(lines[1:-1], 1) if "group_members" in line)
+    target = make("copy")
+    refused(
+        target,
+        OdaValidationError,
+        "holds 5 rows of table group_members but its trailer counts 6: it was cut short or edited",
+        lambda: transfer.restore(target, "\n".join(lines[:member] + lines[member + 1 :]), source="d.jsonl"),
+    )
+    refused(
+        target,
+        OdaValidationError,
+        "d.jsonl line %d: a record after the dump's trailer" % (len(lines) + 1),
+        lambda: transfer.restore(target, "\n".join([*lines, lines[1]]), source="d.jsonl"),
+    )
+
+
+def test_restore_refuses_a_dump_of_an_older_release_without_a_trailer(make):
+    lines = _dump_lines(make)
+    header = json.loads(lines[0])
+    del header["dump_version"]
+    old = "\n".join([json.dumps(header), *lines[1:-1]])
+    target = make("copy")
+    refused(
+        target,
+        OdaValidationError,
+        "d.jsonl was written by an older oda, without row counts",
+        lambda: transfer.restore(target, old, source="d.jsonl"),
+    )
 
 
 # --- export and import -----------------------------------------------------------
