@@ -68,7 +68,7 @@ def _term(rng):
         if rng.random() < 0.15:
             text += _number(rng)  # a plain number, no bracket
         else:
-            text += "[%s]" % ",".join(_item(rng) for _ in range(rng.choice([1, 1, 2, 3])))
+            text += "[%s]" % ",".join(_item(rng) for _unused in range(rng.choice([1, 1, 2, 3])))
         if rng.random() < 0.08:
             text += rng.choice(["0", "7"])
     if rng.random() < 0.2:
@@ -78,7 +78,7 @@ def _term(rng):
 
 def _expression(rng):
     text = _term(rng)
-    for _ in range(rng.choice([0, 0, 1, 1, 2])):
+    for _unused in range(rng.choice([0, 0, 1, 1, 2])):
         text += rng.choice([",", ",", "!", "&", "^"]) + _term(rng)
     return text
 
@@ -96,7 +96,7 @@ def _clustershell(expression):
 def test_expansion_and_count_match_clustershell():
     rng = random.Random(SEED)
     compared = refused = 0
-    for _ in range(CASES):
+    for _unused in range(CASES):
         expression = _expression(rng)
         theirs, count = _clustershell(expression)
         try:
@@ -124,12 +124,12 @@ def test_expansion_and_count_match_clustershell():
 def _names(rng):
     """A list of names of one to three patterns with one to three number positions."""
     names = []
-    for _ in range(rng.choice([1, 1, 2, 3])):
+    for _unused in range(rng.choice([1, 1, 2, 3])):
         texts = rng.choice(
             [["node", ""], ["n", "-ib", ""], ["rack", "-node", ""], ["r", "c", "n", ""], ["gpu", ".x"]]
         )
-        widths = [rng.choice([0, 0, 2, 3]) for _ in texts[1:]]
-        for _ in range(rng.choice([1, 2, 5, 20, 40])):
+        widths = [rng.choice([0, 0, 2, 3]) for _unused in texts[1:]]
+        for _unused in range(rng.choice([1, 2, 5, 20, 40])):
             numbers = [
                 "%0*d" % (width, rng.choice([rng.randint(0, 12), rng.randint(90, 130)])) for width in widths
             ]
@@ -141,7 +141,7 @@ def _names(rng):
 
 def test_folding_matches_clustershell():
     rng = random.Random(SEED + 1)
-    for _ in range(CASES * 2 // 3):
+    for _unused in range(CASES * 2 // 3):
         names = _names(rng)
         folded = fold(names)
         assert folded == str(NodeSet.fromlist(names)), names
