@@ -26,7 +26,6 @@ __metaclass__ = type
 import datetime
 import ipaddress
 import json
-import os
 
 from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
 from ansible_collections.oscar.cluster.plugins.module_utils import oda_validate as validate
@@ -109,37 +108,11 @@ def _optional(check, value, *args):
     return None if value is None else check(value, *args)
 
 
-def _choice(value, choices, what):
-    if value not in choices:
-        raise OdaValidationError("invalid %s '%s': expected one of %s" % (what, value, ", ".join(choices)))
-    return value
-
-
-def _number(value, what, low, high):
-    """An int within [low, high]; digit strings are accepted, booleans are not."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise OdaValidationError("invalid %s '%s': expected a whole number" % (what, value))
-    try:
-        number = int(value)
-    except ValueError:
-        raise OdaValidationError("invalid %s '%s': expected a whole number" % (what, value)) from None
-    if not low <= number <= high:
-        raise OdaValidationError("invalid %s %d: expected %d to %d" % (what, number, low, high))
-    return number
-
-
 def _flag(value, what):
     """A boolean as the 0/1 the database stores."""
     if value in (True, False, 0, 1) and not isinstance(value, float):
         return int(value)
     raise OdaValidationError("invalid %s '%s': expected true or false" % (what, value))
-
-
-def _absolute_path(value, what):
-    text = str(value).strip()
-    if not os.path.isabs(text) or "\0" in text:
-        raise OdaValidationError("invalid %s '%s': expected an absolute path" % (what, value))
-    return os.path.normpath(text)
 
 
 def _text(value):
@@ -401,7 +374,7 @@ class Oda:
             "domain": _optional(validate.hostname, domain),
             "dhcp_start": _optional(validate.ip_address, dhcp_start),
             "dhcp_end": _optional(validate.ip_address, dhcp_end),
-            "mtu": _optional(_number, mtu, *NUMBERS["mtu"]),
+            "mtu": _optional(validate.number, mtu, *NUMBERS["mtu"]),
         }
         cluster = validate.object_name(cluster, "cluster")
         with self.db.transaction(dry_run=check_mode):
@@ -502,7 +475,7 @@ class Oda:
         given = {
             "distro": _optional(validate.object_name, distro, "distribution"),
             "arch": _optional(validate.object_name, arch, "architecture"),
-            "path": _optional(_absolute_path, path, "image path"),
+            "path": _optional(validate.absolute_path, path, "image path"),
         }
         defaults = dict(given, state=NEW_IMAGE_STATE)
         return self._ensure_simple("images", name, given, defaults, load=self._image, check_mode=check_mode)
@@ -612,10 +585,10 @@ class Oda:
         columns = {
             "hostname": _optional(validate.hostname, hostname),
             "domain": _optional(validate.hostname, domain),
-            "state": _optional(_choice, state, NODE_STATES, "node state"),
+            "state": _optional(validate.choice, state, NODE_STATES, "node state"),
             "excluded": _optional(_flag, excluded, "excluded flag"),
-            "cpus": _optional(_number, cpus, *NUMBERS["cpus"]),
-            "memory_mb": _optional(_number, memory_mb, *NUMBERS["memory_mb"]),
+            "cpus": _optional(validate.number, cpus, *NUMBERS["cpus"]),
+            "memory_mb": _optional(validate.number, memory_mb, *NUMBERS["memory_mb"]),
             "arch": _optional(validate.object_name, arch, "architecture"),
         }
         image = _optional(validate.object_name, image, "image")
@@ -815,7 +788,7 @@ class Oda:
     def set_node_state(self, name, state, check_mode=False):
         """Set an existing node's state; (changed, before, after) as full node dicts."""
         name = validate.hostname(name)
-        state = _choice(state, NODE_STATES, "node state")
+        state = validate.choice(state, NODE_STATES, "node state")
         with self.db.transaction(dry_run=check_mode):
             before = self._load_nodes(name).get(name)
             if before is None:
@@ -868,7 +841,7 @@ class Oda:
         One transaction: (changed, names of the nodes that changed).
         """
         columns = {
-            "state": _optional(_choice, state, NODE_STATES, "node state"),
+            "state": _optional(validate.choice, state, NODE_STATES, "node state"),
             "excluded": _optional(_flag, excluded, "excluded flag"),
         }
         image = _optional(validate.object_name, image, "image")
@@ -1072,7 +1045,7 @@ class Oda:
         """
         package = validate.object_name(package, "package")
         where, target = self._status_target(node, image)
-        status = _optional(_choice, status, PACKAGE_STATUSES, "package status")
+        status = _optional(validate.choice, status, PACKAGE_STATUSES, "package status")
         table, column, owner_table = _STATUS_TABLES[where]
         with self.db.transaction(dry_run=check_mode):
             package_id = self._id_of("packages", "package", package)
@@ -1252,7 +1225,7 @@ class Oda:
         updated_at moves only when the status changes.
         """
         name = validate.object_name(name, "wizard step")
-        status = _choice(status, STEP_STATUSES, "wizard step status")
+        status = validate.choice(status, STEP_STATUSES, "wizard step status")
         with self.db.transaction(dry_run=check_mode):
             before = self._step(name)
             if before is None or before["status"] != status:

@@ -304,28 +304,6 @@ def _require_empty(db):
         )
 
 
-def _choice(choices, what):
-    def check(value):
-        if value not in choices:
-            raise OdaValidationError(
-                "invalid %s '%s': expected one of %s" % (what, value, ", ".join(choices))
-            )
-        return value
-
-    return check
-
-
-def _within(key):
-    what, low, high = NUMBERS[key]
-
-    def check(value):
-        if not low <= value <= high:
-            raise OdaValidationError("invalid %s %d: expected %d to %d" % (what, value, low, high))
-        return value
-
-    return check
-
-
 def _json_text(value):
     try:
         json.loads(value)
@@ -334,14 +312,17 @@ def _json_text(value):
     return value
 
 
-def _absolute(value):
-    if not value.startswith("/") or "\0" in value:
-        raise OdaValidationError("invalid image path '%s': expected an absolute path" % value)
-    return value
-
-
 def _named(kind):
     return functools.partial(validate.object_name, kind=kind)
+
+
+def _choice(choices, what):
+    return functools.partial(validate.choice, choices=choices, what=what)
+
+
+def _within(key):
+    what, low, high = NUMBERS[key]
+    return functools.partial(validate.number, what=what, low=low, high=high)
 
 
 # What a write through the API checks, per column: restore refuses the same
@@ -360,7 +341,7 @@ _COLUMN_CHECKS = {
     ("images", "name"): _named("image"),
     ("images", "distro"): _named("distribution"),
     ("images", "arch"): _named("architecture"),
-    ("images", "path"): _absolute,
+    ("images", "path"): functools.partial(validate.absolute_path, what="image path"),
     ("images", "state"): _named("image state"),
     ("nodes", "name"): validate.hostname,
     ("nodes", "hostname"): validate.hostname,

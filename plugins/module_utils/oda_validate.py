@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import os
 import keyword
 import re
 
@@ -112,3 +113,31 @@ def variable_name(value):
             " and not a Python keyword" % (value,)
         )
     return value
+
+
+def choice(value, choices, what):
+    """value if it is one of choices, or OdaValidationError naming it."""
+    if value not in choices:
+        raise OdaValidationError("invalid %s '%s': expected one of %s" % (what, value, ", ".join(choices)))
+    return value
+
+
+def number(value, what, low, high):
+    """An int within [low, high]; digit strings are accepted, booleans are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise OdaValidationError("invalid %s '%s': expected a whole number" % (what, value))
+    try:
+        number = int(value)
+    except ValueError:
+        raise OdaValidationError("invalid %s '%s': expected a whole number" % (what, value)) from None
+    if not low <= number <= high:
+        raise OdaValidationError("invalid %s %d: expected %d to %d" % (what, number, low, high))
+    return number
+
+
+def absolute_path(value, what):
+    """An absolute path in its normal form, or OdaValidationError naming it."""
+    text = str(value).strip()
+    if not os.path.isabs(text) or "\0" in text:
+        raise OdaValidationError("invalid %s '%s': expected an absolute path" % (what, value))
+    return os.path.normpath(text)

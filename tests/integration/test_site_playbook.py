@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from testbed_helpers import FRESH_APT, ODA_INVENTORY, ROOT, podman_objects
+from testbed_helpers import ODA_INVENTORY, ROOT, podman_objects
 
 NAME = "it-site"
 NODES = ["node001", "node002"]
@@ -45,7 +45,7 @@ def site(cli, tmp_path_factory):
     cli("--name", NAME, "up", "--nodes", str(len(NODES)), "--oda", url, timeout=1200)
     # Hosts that look just installed to APT, as a new user's are.
     for host in ["head", *NODES]:
-        cli("--name", NAME, "ssh", host, FRESH_APT)
+        cli("--name", NAME, "forget-apt-index", host)
     yield Site(cli, url, database)
     cli("--name", NAME, "down", check=False)
     assert podman_objects(NAME) == [], "testbed objects left behind"

@@ -18,6 +18,7 @@ HOST_VERBS = {
     "kill": "kill a host at once (SIGKILL), as a power cut",
     "pause": "freeze every process of a host, as a hung node",
     "unpause": "thaw a paused host",
+    "forget-apt-index": "make a host look just installed to APT: no package lists, their directory new",
 }
 
 
@@ -137,7 +138,7 @@ def run(args):
     if args.verb in ("disconnect", "reconnect"):
         getattr(bed, args.verb)(args.host, args.network)
         return 0
-    getattr(bed, args.verb)(args.host)
+    getattr(bed, args.verb.replace("-", "_"))(args.host)
     return 0
 
 

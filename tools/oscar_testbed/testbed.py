@@ -28,6 +28,12 @@ from oscar_testbed.errors import (
     UnknownTestbedError,
 )
 
+# Run in a host by forget_apt_index.
+FORGET_APT_INDEX = (
+    "find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock -delete && "
+    "rm -f /var/lib/apt/periodic/update-success-stamp && touch /var/lib/apt/lists"
+)
+
 LABEL = "oscar.testbed"
 DEFAULT_NAME = "oscar"
 DEFAULT_BOOT_TIMEOUT = 300
@@ -517,6 +523,16 @@ class Testbed:
 
     def unpause(self, name):
         commands.podman("unpause", self.host(name).container)
+
+    def forget_apt_index(self, name):
+        """Make a host look just installed to APT, whatever the age of the image it runs.
+
+        Its package lists go, their directory is touched and the record of a
+        successful refresh is removed: what a host built from an image minutes
+        ago has.  A role that judged the index by the directory's age
+        (cache_valid_time) would find nothing to install.
+        """
+        commands.podman("exec", self.host(name).container, "sh", "-c", FORGET_APT_INDEX)
 
     def _networks_of(self, host_plan, network_role):
         plan = self.plan()

@@ -158,6 +158,7 @@ def recording_testbed(monkeypatch):
         (["--name", "ci", "kill", "head"], "ci", ("kill", "head")),
         (["pause", "node002"], None, ("pause", "node002")),
         (["unpause", "node002"], None, ("unpause", "node002")),
+        (["forget-apt-index", "head"], None, ("forget_apt_index", "head")),
         (["start", "standby"], None, ("start", "standby")),
         (["disconnect", "head", "--network", "private"], None, ("disconnect", "head", "private")),
         (["reconnect", "head"], None, ("reconnect", "head", None)),

@@ -401,6 +401,7 @@ def test_compute_nodes_resolve_names_through_the_head_unless_routed_out(make_tes
         ("kill", ["kill", "--signal", "KILL", "tb-node001"]),
         ("pause", ["pause", "tb-node001"]),
         ("unpause", ["unpause", "tb-node001"]),
+        ("forget_apt_index", ["exec", "tb-node001", "sh", "-c", testbed.FORGET_APT_INDEX]),
     ],
 )
 def test_host_verbs_act_on_the_hosts_container(make_testbed, podman_calls, verb, expected):
