@@ -57,3 +57,38 @@ def podman_objects(name):
 
 
 ODA_INVENTORY = str(ROOT / "oscar_inventory")
+
+
+def oda_env(oda_url):
+    """The environment that points oscar_inventory at a testbed's ODA database."""
+    return dict(os.environ, OSCAR_ODA_URL=oda_url)
+
+
+def ansible_ping(inventory, pattern="all", forks=64, env=None):
+    """Run `ansible -m ping`: (exit code, hosts that answered pong, lines about the others)."""
+    result = subprocess.run(
+        [
+            str(VENV_BIN / "ansible"),
+            pattern,
+            "-i",
+            inventory,
+            "-m",
+            "ansible.builtin.ping",
+            "--forks",
+            str(forks),
+            "-o",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    answered = {
+        line.split(" | ", 1)[0]
+        for line in result.stdout.splitlines()
+        if " | SUCCESS" in line and '"ping": "pong"' in line
+    }
+    problems = [line for line in result.stdout.splitlines() if " | SUCCESS" not in line]
+    return result.returncode, answered, "\n".join([*problems, result.stderr])
