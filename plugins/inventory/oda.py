@@ -36,16 +36,14 @@ options:
     description:
       - The ODA database URL, for example C(sqlite:/var/lib/oscar/oda.db),
         C(postgresql://oscar@head/oscar) or C(mysql://oscar@head/oscar).
+      - When not set, E(OSCAR_ODA_URL), else C(sqlite:/var/lib/oscar/oda.db), as for every ODA tool.
       - A password belongs in O(database_password), not in the URL.
     type: str
-    default: sqlite:/var/lib/oscar/oda.db
-    env:
-      - name: OSCAR_ODA_URL
   database_password:
-    description: The password of a database server's user.
+    description:
+      - The password of a database server's user.
+      - When not set, E(OSCAR_ODA_PASSWORD).
     type: str
-    env:
-      - name: OSCAR_ODA_PASSWORD
   database_timeout:
     description: Seconds to wait for the database server, or for a writer of the SQLite file.
     type: int
@@ -98,70 +96,18 @@ import os
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_db import resolve
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_inventory import (
+    host_variables,
+    read_snapshot,
+    unavailable_group,
+    working,
+    working_groups,
+)
 
-# Groups that hold the nodes kept out of the working groups.
-DEAD_GROUP = "oda_dead"
-EXCLUDED_GROUP = "oda_excluded"
 SOURCE_NAMES = ("oscar_inventory",)
 SOURCE_SUFFIXES = ("oda.yml", "oda.yaml")
-
-
-def read_snapshot(url, password=None, timeout=30):
-    """What the inventory needs from ODA, as plain JSON-able data: nodes, groups, networks, variables.
-
-    Read-only: a long write elsewhere never makes the inventory wait, and a
-    mistyped SQLite path is an error, not a new empty database.
-    """
-    oda = Oda.open(url, password=password, timeout=timeout, read_only=True)
-    try:
-        with oda.db.transaction(write=False):
-            return {
-                "nodes": oda.list_nodes(),
-                "groups": [group["name"] for group in oda.list_groups()],
-                "variables": oda.all_variables(),
-            }
-    finally:
-        oda.close()
-
-
-def management_address(node, network=None):
-    """The node's address on the management network, else its first NIC's address, else None."""
-    addressed = [nic for nic in node["nics"] if nic.get("ip")]
-    for nic in addressed:
-        if network and nic.get("network") == network:
-            return nic["ip"]
-    return addressed[0]["ip"] if addressed else None
-
-
-def host_variables(node, network=None):
-    """The host variables ODA gives one node (before its stored variables)."""
-    variables = {
-        "oda_hostname": node["hostname"],
-        "oda_cluster": node["cluster"],
-        "oda_state": node["state"],
-        "oda_excluded": node["excluded"],
-        "oda_groups": list(node["groups"]),
-        "oda_nics": [dict(nic) for nic in node["nics"]],
-        "oda_macs": [nic["mac"] for nic in node["nics"] if nic.get("mac")],
-        "oda_ips": [nic["ip"] for nic in node["nics"] if nic.get("ip")],
-    }
-    for key in ("domain", "image", "cpus", "memory_mb", "arch"):
-        if node.get(key) is not None:
-            variables["oda_" + key] = node[key]
-    if node.get("domain"):
-        variables["oda_fqdn"] = "%s.%s" % (node["hostname"], node["domain"])
-    address = management_address(node, network)
-    if address:
-        variables["ansible_host"] = address
-    return variables
-
-
-def working(node):
-    """False for a node that plays must not reach: dead, or excluded by the administrator."""
-    return node["state"] != "dead" and not node["excluded"]
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -195,11 +141,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _read_database(self):
         try:
-            return read_snapshot(
-                self.get_option("database"),
-                password=self.get_option("database_password"),
-                timeout=self.get_option("database_timeout"),
-            )
+            url, password = resolve(self.get_option("database"), self.get_option("database_password"))
+            return read_snapshot(url, password=password, timeout=self.get_option("database_timeout"))
         except OdaError as error:
             raise AnsibleParserError("ODA inventory: %s" % error) from None
 
@@ -226,11 +169,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             host = self.inventory.add_host(node["name"])
             self.inventory.add_child(self._add_group("cluster_" + node["cluster"]), host)
             if usable:
-                for group in self._working_groups(node):
+                for group in working_groups(node):
                     self.inventory.add_child(self._add_group(group), host)
             else:
-                unavailable = DEAD_GROUP if node["state"] == "dead" else EXCLUDED_GROUP
-                self.inventory.add_child(self._add_group(unavailable), host)
+                self.inventory.add_child(self._add_group(unavailable_group(node)), host)
             hostvars = host_variables(node, network)
             hostvars.update(variables["node"].get(node["name"], {}))
             for key, value in hostvars.items():
@@ -238,12 +180,3 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
-
-    @staticmethod
-    def _working_groups(node):
-        groups = list(node["groups"])
-        if node.get("image"):
-            groups.append("image_" + node["image"])
-        networks = set(nic["network"] for nic in node["nics"] if nic.get("network"))
-        groups.extend("network_" + name for name in sorted(networks, key=nodeset.natural_key))
-        return groups

@@ -18,9 +18,9 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
-from ansible_collections.oscar.cluster.plugins.module_utils import oda_validate as validate
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
+from . import nodeset
+from . import oda_validate as validate
+from .oda_errors import OdaValidationError
 
 
 def plain(value):

@@ -27,16 +27,16 @@ import datetime
 import ipaddress
 import json
 
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
-from ansible_collections.oscar.cluster.plugins.module_utils import oda_validate as validate
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_db import DEFAULT_TIMEOUT, Database
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
+from . import nodeset
+from . import oda_validate as validate
+from .oda_db import DEFAULT_TIMEOUT, Database
+from .oda_errors import (
     OdaConflictError,
     OdaNotFoundError,
     OdaSchemaError,
     OdaValidationError,
 )
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import (
+from .oda_schema import (
     DEFAULT_CLUSTER,
     current_version,
     ensure_schema,

@@ -49,7 +49,7 @@ import time
 
 from urllib.parse import quote, unquote, urlsplit
 
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
+from .oda_errors import (
     OdaConflictError,
     OdaUnavailableError,
     OdaValidationError,
@@ -117,6 +117,21 @@ _SQLITE_UNAVAILABLE = (
     "file is not a database",
     "database disk image is malformed",
 )
+
+
+def resolve(url=None, password=None, default=DEFAULT_URL):
+    """(URL, password) of the ODA a tool reaches: the one rule every tool follows.
+
+    The URL: the one given, else $OSCAR_ODA_URL, else ``default``.  The
+    password: the one given, else $OSCAR_ODA_PASSWORD, else None.  An empty
+    URL given explicitly stays empty (and fails to parse): a mistake is not a
+    request for the default.
+    """
+    if url is None:
+        url = os.environ.get(URL_ENV) or default
+    if password is None:
+        password = os.environ.get(PASSWORD_ENV) or None
+    return url, password
 
 
 def mask_url(url):

@@ -24,8 +24,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.oscar.cluster.plugins.module_utils import oda_validate as validate
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
+from . import oda_validate as validate
+from .oda_errors import OdaValidationError
 
 # dnsmasq writes "*" for a client that sent no host name.
 _NO_NAME = "*"

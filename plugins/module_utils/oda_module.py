@@ -31,20 +31,23 @@ import re
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
-from ansible_collections.oscar.cluster.plugins.module_utils import oda_validate as validate
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_db import (
+from . import nodeset
+from . import oda_validate as validate
+from .oda import Oda
+from .oda_db import (
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
     PASSWORD_ENV,
     URL_ENV,
     parse_url,
+    resolve,
 )
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
+from .oda_errors import OdaValidationError
 
 # The connection options of every ODA module, as documented in the
-# oscar.cluster.oda doc fragment.
+# oscar.cluster.oda doc fragment.  Ansible applies the default and the
+# environment before connect() (the invocation shows the URL used); they are
+# oda_db.resolve's, which connect() calls for what is still unset.
 ODA_ARGUMENT_SPEC = {
     "database": {"type": "str", "default": DEFAULT_URL, "fallback": (env_fallback, [URL_ENV])},
     "database_password": {"type": "str", "no_log": True, "fallback": (env_fallback, [PASSWORD_ENV])},
@@ -84,7 +87,7 @@ def connect(module, read_only=False):
     invocation log as well.
     """
     params = module.params
-    url = params["database"]
+    url, password = resolve(params["database"], params["database_password"])
     _dialect, parsed = parse_url(url)
     if parsed.get("password"):
         module.no_log_values.add(parsed["password"])
@@ -92,7 +95,7 @@ def connect(module, read_only=False):
         url = _IN_MEMORY_URL
     oda = Oda.open(
         url,
-        password=params["database_password"],
+        password=password,
         timeout=params["database_timeout"],
         # The stand-in in memory needs its schema made; a real database is only read.
         read_only=read_only and url != _IN_MEMORY_URL,

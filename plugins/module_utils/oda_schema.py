@@ -23,7 +23,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaSchemaError
+from .oda_errors import OdaSchemaError
 
 DEFAULT_CLUSTER = "oscar"
 # OSCAR's two groups: the head node, and every compute node it installs.

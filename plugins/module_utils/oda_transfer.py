@@ -38,9 +38,9 @@ __metaclass__ = type
 import functools
 import json
 
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
-from ansible_collections.oscar.cluster.plugins.module_utils import oda_validate as validate
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import (
+from . import nodeset
+from . import oda_validate as validate
+from .oda import (
     NODE_STATES,
     NUMBERS,
     PACKAGE_RELATIONS,
@@ -49,13 +49,13 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda import (
     STEP_STATUSES,
     check_network,
 )
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
+from .oda_errors import (
     OdaConflictError,
     OdaNotFoundError,
     OdaSchemaError,
     OdaValidationError,
 )
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import (
+from .oda_schema import (
     DEFAULT_CLUSTER,
     DEFAULT_GROUPS,
     SCHEMA_VERSION,

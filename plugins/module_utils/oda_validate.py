@@ -17,7 +17,7 @@ import os
 import keyword
 import re
 
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
+from .oda_errors import OdaValidationError
 
 _MAC_SEPARATED = re.compile(r"([0-9A-Fa-f]{2})([:-])([0-9A-Fa-f]{2})(?:\2[0-9A-Fa-f]{2}){4}")
 _MAC_DOTTED = re.compile(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")

@@ -19,9 +19,9 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
-from ansible_collections.oscar.cluster.plugins.module_utils import oda_validate as validate
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
+from . import nodeset
+from . import oda_validate as validate
+from .oda_errors import OdaValidationError
 
 # The hardware attributes of a NodeName line, in the order they are written.
 HARDWARE_KEYS = ("CPUs", "Sockets", "CoresPerSocket", "ThreadsPerCore", "RealMemory")

@@ -26,7 +26,7 @@ import binascii
 import re
 import struct
 
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
+from .oda_errors import OdaValidationError
 
 # The comment that ends each line of ours: TAG + the host's inventory name.
 TAG = "oscar.cluster:"

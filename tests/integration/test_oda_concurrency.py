@@ -10,19 +10,12 @@ reason.
 
 import ipaddress
 import multiprocessing
-import sys
 import time
 import traceback
-from pathlib import Path
 
-COLLECTIONS = Path(__file__).resolve().parents[2] / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
-
-# pylint: disable=wrong-import-position
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda  # noqa: E402
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import SCHEMA_VERSION  # noqa: E402
-from oscar_dbservers import testing  # noqa: E402
+from oscar_cluster.module_utils.oda import Oda
+from oscar_cluster.module_utils.oda_schema import SCHEMA_VERSION
+from oscar_dbservers import testing
 
 WRITERS = 64
 CLIENTS_PER_WRITER = 4  # defined together with define_clients, one transaction

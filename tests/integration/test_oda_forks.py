@@ -15,14 +15,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-COLLECTIONS = ROOT / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+from oscar_cluster.module_utils.oda import Oda
+from oscar_dbservers import testing
 
-# pylint: disable=wrong-import-position
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda  # noqa: E402
-from oscar_dbservers import testing  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 FORKS = 64
 PLAYBOOK = textwrap.dedent(

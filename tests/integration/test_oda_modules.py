@@ -11,10 +11,10 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from oscar_cluster.module_utils.oda import Oda
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ROOT / "tests" / "integration" / "playbooks"
@@ -63,12 +63,7 @@ def playbook(name, database, leases, *options):
 
 
 def open_oda(path):
-    """ODA on a database file, through the collection as Ansible finds it (./collections)."""
-    collections = str(ROOT / "collections")
-    if collections not in sys.path:
-        sys.path.insert(0, collections)
-    from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
-
+    """ODA on a database file, through the installed package's copy of the collection's library."""
     return Oda.open("sqlite:%s" % path)
 
 
@@ -251,11 +246,6 @@ def test_every_module_works_the_same_on_a_database_server(database_access, lease
         assert access.password not in done.stdout + done.stderr
         recaps.append({k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", RECAP.findall(done.stdout)[0])})
     assert [(recap["failed"], recap["changed"]) for recap in recaps] == [(0, 13), (0, 0)]
-    collections = str(ROOT / "collections")
-    if collections not in sys.path:
-        sys.path.insert(0, collections)
-    from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
-
     oda = Oda.open(access.url, password=access.password)
     try:
         assert oda.group_members("gpu") == ["gpu01", "gpu02"]

@@ -8,21 +8,13 @@ modules, the inventory plugin and the `oda` command use.
 """
 
 import os
-import sys
+
+from oscar_cluster.module_utils import oda_db
+from oscar_cluster.module_utils.oda import Oda
+from oscar_cluster.module_utils.oda_errors import OdaError
 
 from . import layout
 from .errors import RegistryError
-
-# The collection's Python packages live under collections/ of the repository.
-_COLLECTIONS = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "collections"
-)
-if _COLLECTIONS not in sys.path:
-    sys.path.append(_COLLECTIONS)
-
-from ansible_collections.oscar.cluster.plugins.module_utils import oda_db  # noqa: E402
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda  # noqa: E402
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError  # noqa: E402
 
 CLUSTER = "oscar"
 STANDBY_GROUP = "oscar_standby"
@@ -48,7 +40,7 @@ def own_url(directory):
 
 def default_url(directory):
     """ODA of a testbed: $OSCAR_ODA_URL when set, else a database of its own in its state directory."""
-    return os.environ.get(oda_db.URL_ENV) or own_url(directory)
+    return oda_db.resolve(default=own_url(directory))[0]
 
 
 def interfaces_of(plan, host_plan):
@@ -84,7 +76,7 @@ def cluster_variables(plan, access):
 
 def _open(url):
     try:
-        return Oda.open(url, password=os.environ.get(oda_db.PASSWORD_ENV))
+        return Oda.open(*oda_db.resolve(url))
     except OdaError as error:
         raise RegistryError("ODA at %s: %s" % (oda_db.mask_url(url), error)) from None
 

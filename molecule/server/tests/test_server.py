@@ -13,9 +13,9 @@ import sqlite3
 import time
 
 import pytest
-from oscar_c3 import conf
 from probes import DISCOVER_SCRIPT
 
+from oscar_cluster.c3 import conf
 from oscar_testbed.molecule import connect, converge, recap
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "server")

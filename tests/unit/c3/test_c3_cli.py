@@ -1,4 +1,4 @@
-"""The commands' arguments, node selection and sources, run as a user runs them (bin/ launchers).
+"""The commands' arguments, node selection and sources, run as a user runs them (the installed commands).
 
 Nothing here needs a host: dry runs (-n) and the refusals happen before any
 connection.  The ODA cases use a real SQLite ODA read through oscar_inventory.
@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
-from oscar_c3 import cli, inventory
-from oscar_c3.model import C3Error
+
+from oscar_cluster.c3 import cli, inventory
+from oscar_cluster.c3.model import C3Error
 
 ROOT = Path(__file__).resolve().parents[3]
-BIN = ROOT / "bin"
+# The commands installed with the package, beside this interpreter.
+BIN = Path(sys.executable).parent
 COMMANDS = cli.COMMANDS
 
 C3CONF = """
@@ -88,7 +90,8 @@ def oda_url(tmp_path):
     return url
 
 
-def c3(command, *args, env, stdin=None):
+def c3(command, *args, env, stdin=None, cwd=ROOT):
+    """A command run from the clone (its oscar_inventory the default source), or from cwd."""
     return subprocess.run(
         [str(BIN / command), *args],
         capture_output=True,
@@ -97,6 +100,7 @@ def c3(command, *args, env, stdin=None):
         input=stdin,
         timeout=60,
         check=False,
+        cwd=cwd,
     )
 
 
@@ -118,9 +122,9 @@ def test_help_documents_every_option_with_examples(command, env):
 
 
 def test_launcher_without_command_is_a_usage_error(env):
-    result = subprocess.run([str(ROOT / "c3" / "c3")], capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run([str(BIN / "c3")], capture_output=True, text=True, env=env, check=False)
     assert result.returncode == 2
-    assert "usage: python -m oscar_c3 {cexec," in result.stderr
+    assert "usage: c3 {cexec," in result.stderr
 
 
 # ---- c3.conf source ----------------------------------------------------------
@@ -316,13 +320,39 @@ def test_oda_clusters_positions_and_connection_settings(oda_url, env):
     assert "on node[001-002,005] (3)" in c3("cexec", "-n", "-g", "oscar_clients", "date", env=env).stdout
 
 
+def test_without_an_inventory_source_oda_is_read_directly_with_the_same_answer(oda_url, env, tmp_path):
+    env["OSCAR_ODA_URL"] = oda_url
+    from_ansible = [c3(command, env=env).stdout for command in ("clist", "cname")]
+    from_ansible.append(c3("cexec", "-n", "oscar:1-4", "date", env=env).stdout)
+    env["OSCAR_C3_CACHE"] = str(tmp_path / "direct-cache")
+    direct = [c3(command, env=env, cwd=tmp_path).stdout for command in ("clist", "cname")]
+    direct.append(c3("cexec", "-n", "oscar:1-4", "date", env=env, cwd=tmp_path).stdout)
+    assert direct == from_ansible
+    # The answer is cached, and a change in ODA makes it stale.
+    assert len(list((tmp_path / "direct-cache").glob("inventory-*.json"))) == 1
+    oda = Oda.open(oda_url)
+    try:
+        oda.set_node_state("node003", "up")
+    finally:
+        oda.close()
+    assert "oscar:2 node003\n" in c3("cname", env=env, cwd=tmp_path).stdout
+
+
+def test_without_an_inventory_source_a_missing_oda_is_a_clear_error_and_stays_missing(tmp_path, env):
+    missing = tmp_path / "none" / "oda.db"
+    env["OSCAR_ODA_URL"] = "sqlite:%s" % missing
+    result = c3("cexec", "date", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "cannot read the nodes from ODA (sqlite:%s)" % missing in result.stderr
+    assert not missing.parent.exists()
+
+
 LOAD_SCRIPT = """
-import json, sys
-sys.path.insert(0, %r)
-from oscar_c3 import inventory
+import json
+from oscar_cluster.c3 import inventory
 loaded = inventory.load()
 print(json.dumps(loaded.to_dict()))
-""" % str(ROOT / "c3")
+"""
 
 
 def load_in_subprocess(env):
@@ -333,6 +363,7 @@ def load_in_subprocess(env):
         capture_output=True,
         text=True,
         env=env,
+        cwd=ROOT,
         timeout=120,
         check=False,
     )
@@ -371,7 +402,7 @@ def test_the_oda_database_of_a_source_is_read_without_yaml_unless_the_source_nam
     other = tmp_path / "hosts.yml"
     other.write_text("all:\n  hosts:\n    database:\n")
     script = (
-        "import sys; from oscar_c3 import inventory; "
+        "import sys; from oscar_cluster.c3 import inventory; "
         "print([inventory._oda_url_of(p) for p in sys.argv[1:2]], 'yaml' in sys.modules); "
         "print([inventory._oda_url_of(p) for p in sys.argv[2:]])"
     )
@@ -380,7 +411,7 @@ def test_the_oda_database_of_a_source_is_read_without_yaml_unless_the_source_nam
         [sys.executable, "-c", script, str(plain), str(named), str(other)],
         capture_output=True,
         text=True,
-        env=dict(env, PYTHONPATH="%s:%s" % (ROOT / "c3", ROOT / "collections")),
+        env=env,
         check=True,
     )
     assert result.stdout.splitlines() == ["['sqlite:/from/env.db'] False", "['sqlite:/srv/oda.db', None]"]

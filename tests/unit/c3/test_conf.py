@@ -1,8 +1,9 @@
 """C3's c3.conf format."""
 
 import pytest
-from oscar_c3 import conf
-from oscar_c3.model import C3Error
+
+from oscar_cluster.c3 import conf
+from oscar_cluster.c3.model import C3Error
 
 SAMPLE = """
 # two clusters

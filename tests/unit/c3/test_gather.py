@@ -2,8 +2,8 @@
 
 import io
 
-from oscar_c3 import gather
-from oscar_c3.gather import FAILED, OK, TIMEOUT, UNREACHABLE, Result
+from oscar_cluster.c3 import gather
+from oscar_cluster.c3.gather import FAILED, OK, TIMEOUT, UNREACHABLE, Result
 
 
 def results():

@@ -2,7 +2,7 @@
 
 Real sockets throughout: a local TCP listener stands for a node's sshd where
 only the TCP connection matters, and a real SSH server (asyncssh, in a thread
-of this process) for the runs of bin/cexec, which fork a real daemon.
+of this process) for the runs of the cexec command, which fork a real daemon.
 """
 
 import asyncio
@@ -20,10 +20,12 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from oscar_c3 import mux, runner
-from oscar_c3.model import Host
 
-ROOT = Path(__file__).resolve().parents[3]
+from oscar_cluster.c3 import mux, runner
+from oscar_cluster.c3.model import Host
+
+# The commands installed with the package, beside this interpreter.
+BIN = Path(sys.executable).parent
 
 
 # ---- which command lines start the daemon ahead ------------------------------------
@@ -94,9 +96,8 @@ def test_library_lookup_runs_no_program_for_a_library_the_linker_cache_lacks(tmp
 
 def _python(code):
     """Run code in a new interpreter, as the daemon starts: nothing imported yet."""
-    env = dict(os.environ, PYTHONPATH="%s:%s" % (ROOT / "c3", ROOT / "collections"))
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
@@ -105,7 +106,7 @@ def _python(code):
 def test_asyncssh_is_imported_without_tls_or_x509_and_both_stay_importable():
     answer = _python(
         "import sys\n"
-        "from oscar_c3 import runner\n"
+        "from oscar_cluster.c3 import runner\n"
         "print('ssl' in sys.modules, 'cryptography.x509' in sys.modules)\n"
         "print(runner.asyncssh.public_key._x509_available)\n"
         "import ssl, cryptography.x509\n"
@@ -117,7 +118,7 @@ def test_asyncssh_is_imported_without_tls_or_x509_and_both_stay_importable():
 def test_modules_already_imported_are_left_alone():
     answer = _python(
         "import ssl, sys\n"
-        "from oscar_c3 import runner\n"
+        "from oscar_cluster.c3 import runner\n"
         "print(sys.modules['ssl'] is ssl, runner.asyncio.base_events.ssl is ssl)\n"
     )
     assert answer == ["True", "True"]
@@ -276,7 +277,7 @@ def test_the_first_request_is_not_a_connection_that_only_checked_for_a_daemon(tm
     assert request == {"targets": []} and passed == {}
 
 
-# ---- cold runs of bin/cexec against a real SSH server ----------------------------
+# ---- cold runs of cexec against a real SSH server ----------------------------
 
 
 class Nodes:
@@ -388,12 +389,12 @@ def c3env(tmp_path):
     (tmp_path / "home").mkdir()
     env.pop("OSCAR_C3_INVENTORY", None)
     yield env
-    subprocess.run([str(ROOT / "c3" / "c3"), "mux", "--stop"], env=env, capture_output=True, check=False)
+    subprocess.run([str(BIN / "c3"), "mux", "--stop"], env=env, capture_output=True, check=False)
 
 
 def cexec(env, inventory, *args):
     return subprocess.run(
-        [str(ROOT / "bin" / "cexec"), "--inventory", inventory, *args],
+        [str(BIN / "cexec"), "--inventory", inventory, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -418,7 +419,7 @@ def test_cold_run_goes_over_the_early_connections_and_warm_runs_reuse_them(nodes
     for number, port in enumerate(nodes.ports, 1):
         assert "n%d (1)\n---------------\nnode on %d\n" % (number, port) in warm.stdout
     assert nodes.accepted == {port: 1 for port in nodes.ports}, "the warm run opened new connections"
-    stop = subprocess.run([str(ROOT / "c3" / "c3"), "mux", "--stop"], env=c3env, check=False)
+    stop = subprocess.run([str(BIN / "c3"), "mux", "--stop"], env=c3env, check=False)
     assert stop.returncode == 0 and not daemon_running(c3env)
     again = cexec(c3env, inventory, "-q", "-w", "n[1-2]", "true")  # cold again, the inventory cached
     assert again.returncode == 0, again.stderr
@@ -468,7 +469,7 @@ def test_a_daemon_of_another_version_is_left_alone_then_stopped_with_the_others(
         assert result.returncode == 0, result.stderr
         assert heard == []
         assert len(list(mux_dir.glob("mux-*.sock"))) == 2  # its own daemon beside the old one
-        stop = subprocess.run([str(ROOT / "c3" / "c3"), "mux", "--stop"], env=c3env, check=False)
+        stop = subprocess.run([str(BIN / "c3"), "mux", "--stop"], env=c3env, check=False)
         assert stop.returncode == 0
         assert heard == [{"stop": True}]
         assert not (set(mux_dir.glob("mux-*.sock")) - {mux_dir / "mux-0badc0de.sock"})
@@ -496,7 +497,7 @@ def test_two_cold_runs_at_once_share_one_new_daemon(nodes, c3env):
     assert cexec(c3env, inventory, "-n", "true").returncode == 0  # caches the inventory; no daemon
     runs = [
         subprocess.Popen(
-            [str(ROOT / "bin" / "cexec"), "--inventory", inventory, "hostname"],
+            [str(BIN / "cexec"), "--inventory", inventory, "hostname"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -510,7 +511,7 @@ def test_two_cold_runs_at_once_share_one_new_daemon(nodes, c3env):
         assert "3 ok" in err and "n3 (1)" in out
     assert all(count in (1, 2) for count in nodes.accepted.values()), nodes.accepted
     # One daemon: once it is stopped, none holds the lock (a daemon holds it all its life).
-    stop = subprocess.run([str(ROOT / "c3" / "c3"), "mux", "--stop"], env=c3env, check=False)
+    stop = subprocess.run([str(BIN / "c3"), "mux", "--stop"], env=c3env, check=False)
     assert stop.returncode == 0
     (lock_path,) = (Path(c3env["XDG_RUNTIME_DIR"]) / "oscar-c3").glob("mux-*.lock")
     for _attempt in range(50):
@@ -530,7 +531,7 @@ def test_the_daemon_keeps_none_of_the_callers_files_open(nodes, c3env):
     assert cexec(c3env, inventory, "-n", "true").returncode == 0  # caches the inventory; no daemon
     read_end, write_end = os.pipe()
     run = subprocess.Popen(
-        [str(ROOT / "bin" / "cexec"), "--inventory", inventory, "-q", "true"],
+        [str(BIN / "cexec"), "--inventory", inventory, "-q", "true"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=c3env,
@@ -557,7 +558,7 @@ def test_cpush_sends_a_file_in_few_round_trips_and_only_when_changed(nodes, c3en
 
     def cpush(*args):
         result = subprocess.run(
-            [str(ROOT / "bin" / "cpush"), "--inventory", inventory, "-q", "-w", "n1", *args],
+            [str(BIN / "cpush"), "--inventory", inventory, "-q", "-w", "n1", *args],
             capture_output=True,
             text=True,
             env=c3env,

@@ -1,8 +1,9 @@
-"""C3's positional machine definitions (plugins/module_utils/c3_ranges.py)."""
+"""C3's positional machine definitions (src/oscar_cluster/c3/ranges.py)."""
 
 import pytest
-from ansible_collections.oscar.cluster.plugins.module_utils import c3_ranges
-from ansible_collections.oscar.cluster.plugins.module_utils.c3_ranges import C3RangeError, MachineDefinition
+
+from oscar_cluster.c3 import ranges as c3_ranges
+from oscar_cluster.c3.ranges import C3RangeError, MachineDefinition
 
 NODES = [("n0", "up"), ("n1", "up"), ("n2", "dead"), ("n3", "excluded"), ("n4", "up")]
 

@@ -1,7 +1,8 @@
 """ssh_config files resolved once per host when the inventory is built, with OpenSSH's precedence."""
 
 import pytest
-from oscar_c3 import inventory, paths, sshconfig
+
+from oscar_cluster.c3 import inventory, paths, sshconfig
 
 CONFIG = """\
 # Written by a tool

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from oscar_c3 import conf
+
+from oscar_cluster.c3 import conf
 
 ROOT = Path(__file__).resolve().parents[3]
 ROLE = ROOT / "roles" / "server"

@@ -3,7 +3,7 @@
 import time
 from dataclasses import dataclass
 
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
+from oscar_cluster.module_utils import nodeset
 
 OK = "ok"
 FAILED = "failed"

@@ -7,9 +7,9 @@ import shlex
 import signal
 import sys
 
-from ansible_collections.oscar.cluster.plugins.module_utils import c3_ranges, nodeset
+from oscar_cluster.module_utils import nodeset
 
-from . import conf, gather, inventory, mux
+from . import conf, gather, inventory, mux, ranges
 from .gather import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .model import C3Error
 
@@ -30,12 +30,14 @@ node selection (by default: every working compute node of the default cluster):
   Dead and excluded nodes keep their positions but are never contacted.
   -w/-x/-g take ClusterShell node sets: node[01-64], @group, ! (but not), & (and).
 
-nodes and connection settings come from Ansible's inventory (default: the repository's
-oscar_inventory, that is ODA; $OSCAR_ODA_URL picks the database), exactly as
-ansible-playbook sees them: ansible_host, ansible_user, ansible_port,
-ansible_ssh_private_key_file and the ssh arguments (-F ssh_config, -o options).
-cluster_<name> groups are the clusters, oscar_server holds the head, oda_dead and
-oda_excluded the nodes to skip.  --conf reads a C3 c3.conf instead.
+nodes and connection settings come from Ansible's inventory (--inventory, else
+$OSCAR_C3_INVENTORY, else ./oscar_inventory), exactly as ansible-playbook sees them:
+ansible_host, ansible_user, ansible_port, ansible_ssh_private_key_file and the ssh
+arguments (-F ssh_config, -o options).  Without any of them, from ODA itself
+($OSCAR_ODA_URL, else sqlite:/var/lib/oscar/oda.db), as the oscar.cluster.oda
+inventory plugin reads it, without Ansible.  cluster_<name> groups are the clusters,
+oscar_server holds the head, oda_dead and oda_excluded the nodes to skip.  --conf
+reads a C3 c3.conf instead (/etc/c3.conf is read when there is no inventory and no ODA).
 
 exit status: 0 when every node succeeded; else the worst node's: its command's exit
 status, 124 for a timeout, 255 for an unreachable node or a lost connection;
@@ -93,8 +95,8 @@ def _source_options(parser):
         "--inventory",
         action="append",
         metavar="SOURCE",
-        help="Ansible inventory source (repeatable; default: $OSCAR_C3_INVENTORY, else the repository's "
-        "oscar_inventory)",
+        help="Ansible inventory source (repeatable; default: $OSCAR_C3_INVENTORY, else ./oscar_inventory, "
+        "else ODA read directly)",
     )
     group.add_argument(
         "--refresh",
@@ -321,10 +323,11 @@ def load_inventory(args):
         if args.inventory:
             raise C3Error("--conf and --inventory are two sources; give one")
         return conf.load(args.conf)
+    # With no Ansible source and no ODA database to read, a C3 site's own c3.conf.
     if (
         not args.inventory
-        and not os.environ.get(inventory.SOURCE_ENV)
-        and not os.path.exists(inventory.DEFAULT_SOURCE)
+        and not inventory.default_sources()
+        and not inventory.oda_found()
         and os.path.exists(conf.DEFAULT_PATH)
     ):
         return conf.load(conf.DEFAULT_PATH)
@@ -337,10 +340,10 @@ def split_definitions(words):
     if words and words[0] == "--":
         words.pop(0)
     definitions = []
-    while words and c3_ranges.looks_like_definition(words[0]):
+    while words and ranges.looks_like_definition(words[0]):
         try:
-            definitions.append(c3_ranges.parse(words.pop(0)))
-        except c3_ranges.C3RangeError as error:
+            definitions.append(ranges.parse(words.pop(0)))
+        except ranges.C3RangeError as error:
             raise C3Error(str(error)) from None
     if words and words[0] == "--":
         words.pop(0)
@@ -390,8 +393,8 @@ def select_targets(inv, args, definitions):
             cluster = inv.cluster(definition.cluster)
             _check_direct(cluster)
             try:
-                usable, passed_over = c3_ranges.select(definition, cluster.name, cluster.nodes)
-            except c3_ranges.C3RangeError as error:
+                usable, passed_over = ranges.select(definition, cluster.name, cluster.nodes)
+            except ranges.C3RangeError as error:
                 raise C3Error(str(error)) from None
             skipped += passed_over
             for name in usable:
@@ -411,10 +414,10 @@ def select_targets(inv, args, definitions):
                 if args.all and cluster.indirect:
                     continue
                 _check_direct(cluster)
-                definition = c3_ranges.MachineDefinition("%s:" % cluster.name)
+                definition = ranges.MachineDefinition("%s:" % cluster.name)
                 try:
-                    usable, passed_over = c3_ranges.select(definition, cluster.name, cluster.nodes)
-                except c3_ranges.C3RangeError as error:
+                    usable, passed_over = ranges.select(definition, cluster.name, cluster.nodes)
+                except ranges.C3RangeError as error:
                     raise C3Error(str(error)) from None
                 skipped += passed_over
                 for name in usable:
@@ -725,9 +728,7 @@ def cmd_list(prog, args, inv):
         for _name, state in cluster.nodes:
             counts[state] = counts.get(state, 0) + 1
         states = ", ".join(
-            "%d %s" % (counts[s], s)
-            for s in (c3_ranges.UP, c3_ranges.DEAD, c3_ranges.EXCLUDED)
-            if counts.get(s)
+            "%d %s" % (counts[s], s) for s in (ranges.UP, ranges.DEAD, ranges.EXCLUDED) if counts.get(s)
         )
         print(
             "cluster %s: direct, head %s, %d node%s%s"
@@ -749,20 +750,19 @@ def cmd_name(prog, args, inv):
     if not definitions:
         clusters = list(inv.clusters.values()) if args.all else [inv.default_cluster()]
         definitions = [
-            c3_ranges.MachineDefinition("%s:" % c.name, cluster=c.name) for c in clusters if not c.indirect
+            ranges.MachineDefinition("%s:" % c.name, cluster=c.name) for c in clusters if not c.indirect
         ]
     for definition in definitions:
         cluster = inv.cluster(definition.cluster)
         _check_direct(cluster)
         try:
-            positions = c3_ranges.positions_in(definition, cluster.name, cluster.nodes)
-        except c3_ranges.C3RangeError as error:
+            positions = ranges.positions_in(definition, cluster.name, cluster.nodes)
+        except ranges.C3RangeError as error:
             raise C3Error(str(error)) from None
         for position in positions:
             name, state = cluster.nodes[position]
             print(
-                "%s:%d %s%s"
-                % (cluster.name, position, name, "" if state == c3_ranges.UP else " (%s)" % state)
+                "%s:%d %s%s" % (cluster.name, position, name, "" if state == ranges.UP else " (%s)" % state)
             )
     return EXIT_OK
 
@@ -783,7 +783,7 @@ def cmd_num(prog, args, inv):
         except nodeset.NodeSetError as error:
             raise C3Error(str(error)) from None
         for name in expanded:
-            found = [(c.name, c3_ranges.position_of(name, c.nodes)) for c in clusters]
+            found = [(c.name, ranges.position_of(name, c.nodes)) for c in clusters]
             found = [(c, p) for c, p in found if p is not None]
             if not found:
                 print(
@@ -833,7 +833,7 @@ def run_command(command, argv):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "mux":
-        mux_parser = Parser(prog="oscar_c3 mux", description="The per-user daemon holding SSH connections.")
+        mux_parser = Parser(prog="c3 mux", description="The per-user daemon holding SSH connections.")
         mux_parser.add_argument(
             "--persist", type=_persist, default=mux.DEFAULT_PERSIST, help="idle seconds before it exits"
         )
@@ -843,6 +843,6 @@ def main(argv=None):
             return 0 if mux.stop() else 1
         return mux.serve(mux_args.persist)
     if not argv or argv[0] not in COMMANDS:
-        print("usage: python -m oscar_c3 {%s} [arguments]" % ",".join(COMMANDS), file=sys.stderr)
+        print("usage: c3 {%s} [arguments]" % ",".join(COMMANDS), file=sys.stderr)
         return EXIT_USAGE
     return run_command(argv[0], argv[1:])

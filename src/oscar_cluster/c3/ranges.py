@@ -1,7 +1,3 @@
-# -*- coding: utf-8 -*-
-# Copyright: oscar.cluster contributors
-# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-
 """C3's positional machine definitions: ``:1-3``, ``cluster:1,3-6``, ``user@cluster:``.
 
 A machine definition names a cluster (the default one when left out) and
@@ -11,13 +7,9 @@ not an earlier node died.  The numbers use the same syntax as a node set's
 brackets and are read by the one parser in ``nodeset``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import re
 
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
+from oscar_cluster.module_utils import nodeset
 
 # user@cluster:positions, every part optional but the colon.  No '/' and no
 # blanks, so a command such as "ls /tmp:x" is never taken for one.
@@ -36,7 +28,7 @@ class C3RangeError(ValueError):
     def __init__(self, definition, reason):
         self.definition = definition
         self.reason = reason
-        super(C3RangeError, self).__init__("invalid machine definition '%s': %s" % (definition, reason))
+        super().__init__("invalid machine definition '%s': %s" % (definition, reason))
 
 
 class MachineDefinition:

@@ -1,4 +1,4 @@
-"""The oda command: main(argv) in-process on every backend, and bin/oda as a real program.
+"""The oda command: main(argv) in-process on every backend, and the installed oda as a real program.
 
 Every refusal must exit 1 with ``oda: error:`` naming the bad value and leave
 the database unchanged (compared through a dump before and after); usage
@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.oscar.cluster.plugins.module_utils import oda_transfer as transfer
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_cli import (
+from oscar_cluster.module_utils import oda_transfer as transfer
+from oscar_cluster.module_utils.oda import Oda
+from oscar_cluster.module_utils.oda_schema import SCHEMA_VERSION
+
+from oscar_cluster.oda_cli import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_UNAVAILABLE,
@@ -26,10 +28,9 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_cli import (
     build_parser,
     main,
 )
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import SCHEMA_VERSION
 
-REPOSITORY = Path(__file__).resolve().parents[4]
-ODA = REPOSITORY / "bin" / "oda"
+# The command installed with the package, beside this interpreter.
+ODA = Path(sys.executable).with_name("oda")
 # A server port nothing listens on: connecting is refused at once.
 UNREACHABLE = "postgresql://oscar@127.0.0.1:9/oda"
 
@@ -812,11 +813,11 @@ def test_import_refuses_yaml_aliases_at_once(cluster, url, tmp_path):
     assert time.monotonic() - started < 2
 
 
-# --- bin/oda as a real program -------------------------------------------------------
+# --- oda as a real program -----------------------------------------------------------
 
 
 def oda_program(*argv, cwd, executable=ODA):
-    """bin/oda as a program, without the caller's database settings or import path."""
+    """oda as a program, without the caller's database settings or import path."""
     environment = dict(os.environ)
     environment.pop("OSCAR_ODA_URL", None)
     environment.pop("OSCAR_ODA_PASSWORD", None)
@@ -826,7 +827,7 @@ def oda_program(*argv, cwd, executable=ODA):
     )
 
 
-def test_bin_oda_runs_from_anywhere_and_through_a_symlink(tmp_path):
+def test_oda_command_runs_from_anywhere_and_through_a_symlink(tmp_path):
     help_text = oda_program("--help", cwd="/")
     assert help_text.returncode == EXIT_OK, help_text.stderr
     assert help_text.stdout.startswith("usage: oda ")
@@ -857,7 +858,7 @@ def test_bin_oda_runs_from_anywhere_and_through_a_symlink(tmp_path):
         ),
     ],
 )
-def test_bin_oda_exits_with_the_documented_codes_and_no_traceback(tmp_path, argv, code, text):
+def test_oda_command_exits_with_the_documented_codes_and_no_traceback(tmp_path, argv, code, text):
     database = [] if "--database" in argv else ["--database", "sqlite:%s" % (tmp_path / "oda.db")]
     result = oda_program(*database, *argv, cwd=tmp_path)
     assert result.returncode == code, result.stderr
@@ -866,7 +867,7 @@ def test_bin_oda_exits_with_the_documented_codes_and_no_traceback(tmp_path, argv
     assert result.stdout == ""
 
 
-def test_bin_oda_takes_the_database_and_password_from_the_environment(tmp_path):
+def test_oda_command_takes_the_database_and_password_from_the_environment(tmp_path):
     database = "sqlite:%s" % (tmp_path / "env.db")
     environment = dict(os.environ, OSCAR_ODA_URL=database, OSCAR_ODA_PASSWORD="unused-by-sqlite")
     result = subprocess.run(

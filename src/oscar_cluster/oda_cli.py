@@ -1,19 +1,11 @@
-# -*- coding: utf-8 -*-
-# Copyright: oscar.cluster contributors
-# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-
 """The ``oda`` command: ODA, the cluster database, for administrators.
 
-``bin/oda`` runs ``main()``.  Every piece of data goes through the Oda API
+The ``oda`` console script runs ``main()``.  Every piece of data goes through the Oda API
 (oda.py) and its companions (oda_transfer for dump, restore, export and
 import; oda_macs for MAC files): this module parses arguments, calls them
 and prints.  Exit status: 0 done, 1 refused (a message ``oda: error: ...``
 names the value), 2 usage, 3 database unavailable.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import argparse
 import json
@@ -22,17 +14,17 @@ import os
 import sys
 import tempfile
 
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
-from ansible_collections.oscar.cluster.plugins.module_utils import oda_transfer as transfer
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import NODE_STATES, Oda
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_db import DEFAULT_URL, PASSWORD_ENV, URL_ENV
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
+from oscar_cluster.module_utils import nodeset
+from oscar_cluster.module_utils import oda_transfer as transfer
+from oscar_cluster.module_utils.oda import NODE_STATES, Oda
+from oscar_cluster.module_utils.oda_db import DEFAULT_URL, PASSWORD_ENV, URL_ENV, resolve
+from oscar_cluster.module_utils.oda_errors import (
     OdaConflictError,
     OdaError,
     OdaNotFoundError,
     OdaUnavailableError,
 )
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_macs import (
+from oscar_cluster.module_utils.oda_macs import (
     macs_for_nodes,
     parse_mac_lines,
     read_mac_file,
@@ -145,10 +137,10 @@ def _load_yaml(text, source):
 
 
 def _read_password(args):
-    """The database password: from --password-file, else the environment, else None."""
+    """The database password from --password-file, else None (oda_db.resolve looks further)."""
     path = getattr(args, "password_file", None)
     if path is None:
-        return os.environ.get(PASSWORD_ENV) or None
+        return None
     text = _read_text(path)
     password = text.splitlines()[0] if text else ""
     if not password:
@@ -1174,8 +1166,8 @@ def _run(args):
     if not args.needs_db:
         return args.handler(None, args)
     # An empty --database is a mistake, not a request for the default.
-    url = args.database if "database" in args else os.environ.get(URL_ENV) or DEFAULT_URL
-    oda = Oda.open(url, password=_read_password(args), read_only=args.read_only)
+    url, password = resolve(args.database if "database" in args else None, _read_password(args))
+    oda = Oda.open(url, password=password, read_only=args.read_only)
     try:
         return args.handler(oda, args)
     finally:

@@ -16,8 +16,9 @@ Names and ranges use node-set syntax (zero padding kept).  ``#`` starts a commen
 
 import re
 
-from ansible_collections.oscar.cluster.plugins.module_utils import c3_ranges, nodeset
+from oscar_cluster.module_utils import nodeset
 
+from . import ranges
 from .model import C3Error, Cluster, Host, Inventory
 
 DEFAULT_PATH = "/etc/c3.conf"
@@ -57,7 +58,7 @@ def _read_exclude(path, number, rest, cluster, last_range):
         if excluded not in last_range:
             raise _error(path, number, "exclude %d: no node with that number on the line above" % excluded)
         index = last_range[excluded]
-        cluster.nodes[index] = (cluster.nodes[index][0], c3_ranges.EXCLUDED)
+        cluster.nodes[index] = (cluster.nodes[index][0], ranges.EXCLUDED)
 
 
 def _read_nodes(path, number, line, cluster):
@@ -74,7 +75,7 @@ def _read_nodes(path, number, line, cluster):
         match = re.search(r"(\d+)\D*$", name)
         if match:
             last_range[int(match.group(1))] = len(cluster.nodes)
-        cluster.nodes.append((name, c3_ranges.UP))
+        cluster.nodes.append((name, ranges.UP))
     return last_range
 
 
@@ -89,7 +90,7 @@ def _read_body_line(path, number, line, cluster, last_range):
     if keyword == "dead":
         if not rest or not _NAME.fullmatch(rest):
             raise _error(path, number, "'dead' needs one node name, found '%s'" % rest)
-        cluster.nodes.append((rest, c3_ranges.DEAD))
+        cluster.nodes.append((rest, ranges.DEAD))
         return {}
     if keyword == "exclude":
         _read_exclude(path, number, rest, cluster, last_range)

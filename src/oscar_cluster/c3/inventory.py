@@ -1,4 +1,10 @@
-"""The nodes and how to reach them, from Ansible's own inventory machinery (by default ODA).
+"""The nodes and how to reach them: from ODA itself, or from Ansible's inventory machinery.
+
+The sources: ``--inventory``, else $OSCAR_C3_INVENTORY, else ``oscar_inventory``
+in the working directory (a clone of the collection), all read by ansible-core;
+else ODA at its URL (oda_db.resolve), read directly through the inventory
+plugin's own rules (module_utils/oda_inventory.py): a head node needs no
+ansible-core for ``cexec hostname``.
 
 Loading an inventory through ansible-core costs about half a second of CPU
 before the first SSH packet, more than a warm run of a whole command.  The
@@ -14,24 +20,24 @@ import hashlib
 import json
 import os
 import shlex
-import sys
 import time
 
-from ansible_collections.oscar.cluster.plugins.module_utils import c3_ranges, nodeset, oda_db
+from oscar_cluster.module_utils import nodeset, oda_db, oda_inventory
+from oscar_cluster.module_utils.oda_errors import OdaError
 
-from . import sshconfig
+from . import ranges, sshconfig
 from .model import C3Error, Cluster, Host, Inventory
 from .paths import cache_dir
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_SOURCE = os.path.join(ROOT, "oscar_inventory")
+# The working directory's, as `ansible-playbook -i oscar_inventory` reads it.
+DEFAULT_SOURCE = "oscar_inventory"
 SOURCE_ENV = "OSCAR_C3_INVENTORY"
 SERVER_CACHE_SECONDS = 30
-CLUSTER_PREFIX = "cluster_"
+CLUSTER_PREFIX = oda_inventory.CLUSTER_PREFIX
 HEAD_GROUPS = ("oscar_server",)
 STANDBY_GROUPS = ("oscar_standby",)
-DEAD_GROUP = "oda_dead"
-EXCLUDED_GROUP = "oda_excluded"
+DEAD_GROUP = oda_inventory.DEAD_GROUP
+EXCLUDED_GROUP = oda_inventory.EXCLUDED_GROUP
 # Ansible's connection variables that decide how a host is reached.
 _CONNECTION_VARS = (
     "ansible_host",
@@ -180,13 +186,7 @@ def clusters_from_groups(groups, hostvars):
             elif host_roles & set(STANDBY_GROUPS):
                 continue
             else:
-                state = (
-                    c3_ranges.DEAD
-                    if host in dead
-                    else c3_ranges.EXCLUDED
-                    if host in excluded
-                    else c3_ranges.UP
-                )
+                state = ranges.DEAD if host in dead else ranges.EXCLUDED if host in excluded else ranges.UP
                 nodes.append((host, state))
         clusters[name] = Cluster(name=name, head=heads[0] if heads else None, nodes=nodes)
     return clusters
@@ -227,27 +227,33 @@ def _oda_url_of(source):
             config = yaml.safe_load(text) or {}
         except yaml.YAMLError:
             return None
-    return (
-        (isinstance(config, dict) and config.get("database"))
-        or os.environ.get(oda_db.URL_ENV)
-        or oda_db.DEFAULT_URL
-    )
+    return oda_db.resolve((isinstance(config, dict) and config.get("database")) or None)[0]
 
 
-def fingerprint(sources):
-    """A digest of everything the inventory's answer depends on; no secret is stored, only the digest."""
-    parts = []
+def _database_entries(url):
+    """What tells that an ODA has changed: its SQLite files' stamps, or the time for a server."""
+    try:
+        dialect, params = oda_db.parse_url(url)
+    except OdaError:
+        return [("unreadable", url)]  # reading it says why
+    if dialect == "sqlite":
+        return _stat_entries(params["path"]) + _stat_entries(params["path"] + "-wal")
+    return [("server", url, int(time.time() // SERVER_CACHE_SECONDS))]
+
+
+def fingerprint(sources, oda_url=None):
+    """A digest of everything the inventory's answer depends on; no secret is stored, only the digest.
+
+    oda_url: the ODA read directly, when there is no source.
+    """
+    parts = _database_entries(oda_url) if oda_url else []
     places = {os.getcwd()}
     for source in sources:
         parts += _stat_entries(source)
         places.add(source if os.path.isdir(source) else os.path.dirname(source))
         url = _oda_url_of(source)
         if url:
-            dialect, params = oda_db.parse_url(url)
-            if dialect == "sqlite":
-                parts += _stat_entries(params["path"]) + _stat_entries(params["path"] + "-wal")
-            else:
-                parts.append(("server", url, int(time.time() // SERVER_CACHE_SECONDS)))
+            parts += _database_entries(url)
     for place in sorted(places):
         parts += _stat_entries(os.path.join(place, "group_vars")) + _stat_entries(
             os.path.join(place, "host_vars")
@@ -315,28 +321,68 @@ def _write_cache(path, digest, inventory):
 
 
 def default_sources():
-    return [os.environ.get(SOURCE_ENV) or DEFAULT_SOURCE]
+    """$OSCAR_C3_INVENTORY, else ./oscar_inventory when there is one, else none: ODA is read directly."""
+    source = os.environ.get(SOURCE_ENV)
+    if source:
+        return [source]
+    return [DEFAULT_SOURCE] if os.path.exists(DEFAULT_SOURCE) else []
+
+
+def oda_found():
+    """Whether the ODA read without a source has a database: a server's URL, or an SQLite file."""
+    url = oda_db.resolve()[0]
+    try:
+        dialect, params = oda_db.parse_url(url)
+    except OdaError:
+        return True  # reading it says what is wrong
+    return dialect != "sqlite" or os.path.exists(params["path"])
 
 
 def load(sources=None, refresh=False):
-    """The Inventory of Ansible inventory sources (default: oscar_inventory), cached while valid."""
-    if not os.environ.get("ANSIBLE_CONFIG") and not os.path.exists("ansible.cfg"):
-        # Run from elsewhere, the commands still see the project's settings
-        # (the collection's path, ssh_args), as a playbook run from the root would.
-        os.environ["ANSIBLE_CONFIG"] = os.path.join(ROOT, "ansible.cfg")
+    """The Inventory of Ansible inventory sources, else of ODA itself (see above), cached while valid."""
     sources = [os.path.abspath(s) if os.path.exists(s) else s for s in (sources or default_sources())]
     for source in sources:
         if not os.path.exists(source) and "," not in source:
             raise C3Error("inventory source %s does not exist" % source)
-    digest = fingerprint(sources)
-    path = _cache_file(sources)
+    url, password = oda_db.resolve() if not sources else (None, None)
+    digest = fingerprint(sources, oda_url=url)
+    path = _cache_file(sources or ["oda", url])
     if not refresh:
         cached = _read_cache(path, digest)
         if cached is not None:
             return cached
-    inventory = _load_with_ansible(sources)
+    inventory = _load_with_ansible(sources) if sources else _load_from_oda(url, password)
     _write_cache(path, digest, inventory)
     return inventory
+
+
+def _inventory(source, groups, hostvars, hosts):
+    """The Inventory of hosts, their groups and the variables C3 reads ({host: {name: value}})."""
+    groups = {name: sorted(members, key=nodeset.natural_key) for name, members in groups.items()}
+    groups["all"] = sorted(hosts, key=nodeset.natural_key)
+    return Inventory(
+        source=source, clusters=clusters_from_groups(groups, hostvars), hosts=hosts, groups=groups
+    )
+
+
+def _load_from_oda(url, password):
+    """ODA's nodes as the inventory plugin makes them hosts, without ansible-core: nothing is templated."""
+    shown = oda_db.mask_url(url)
+    try:
+        snapshot = oda_inventory.read_snapshot(url, password=password)
+    except OdaError as error:
+        raise C3Error("cannot read the nodes from ODA (%s): %s" % (shown, error)) from None
+    network = os.environ.get(oda_inventory.MANAGEMENT_NETWORK_ENV)
+    groups = {name: [] for name in snapshot["groups"]}
+    hostvars, hosts = {}, {}
+    for name, (member_of, variables) in oda_inventory.hosts(snapshot, network).items():
+        for group in member_of:
+            groups.setdefault(group, []).append(name)
+        hostvars[name] = {
+            key: variables[key] for key in (*_CONNECTION_VARS, "oda_groups") if variables.get(key) is not None
+        }
+        hosts[name] = host_from_vars(name, hostvars[name])
+    return _inventory("ODA " + shown, groups, hostvars, hosts)
 
 
 def _load_with_ansible(sources):
@@ -349,13 +395,7 @@ def _load_with_ansible(sources):
     from ansible.template import Templar  # noqa: PLC0415
     from ansible.vars.manager import VariableManager  # noqa: PLC0415
 
-    # The shared parsers were imported as plain packages; Ansible's collection
-    # loader must own ansible_collections.* to load the inventory plugin.
-    for name in [
-        m for m in sys.modules if m == "ansible_collections" or m.startswith("ansible_collections.")
-    ]:
-        del sys.modules[name]
-    init_plugin_loader([*C.COLLECTIONS_PATHS, os.path.join(ROOT, "collections")])
+    init_plugin_loader()
     loader = DataLoader()
     try:
         manager = InventoryManager(loader=loader, sources=sources)
@@ -379,14 +419,5 @@ def _load_with_ansible(sources):
                     raise C3Error("host '%s': cannot template %s: %s" % (host.name, key, error)) from None
         hostvars[host.name] = wanted
         hosts[host.name] = host_from_vars(host.name, wanted, default_ssh_args)
-    groups = {
-        name: sorted((h.name for h in group.get_hosts()), key=nodeset.natural_key)
-        for name, group in manager.groups.items()
-    }
-    groups["all"] = sorted(hosts, key=nodeset.natural_key)
-    return Inventory(
-        source="inventory " + ", ".join(sources),
-        clusters=clusters_from_groups(groups, hostvars),
-        hosts=hosts,
-        groups=groups,
-    )
+    groups = {name: [h.name for h in group.get_hosts()] for name, group in manager.groups.items()}
+    return _inventory("inventory " + ", ".join(sources), groups, hostvars, hosts)

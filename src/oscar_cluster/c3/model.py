@@ -2,7 +2,7 @@
 
 from dataclasses import asdict, dataclass, field
 
-from ansible_collections.oscar.cluster.plugins.module_utils import c3_ranges
+from . import ranges
 
 
 class C3Error(Exception):
@@ -64,7 +64,7 @@ class Cluster:
     indirect: bool = False
 
     def usable(self):
-        return [name for name, state in self.nodes if state == c3_ranges.UP]
+        return [name for name, state in self.nodes if state == ranges.UP]
 
     def to_dict(self):
         return {
