@@ -141,7 +141,9 @@ def prerequisites():
         )
     # The C3 sources byte-compiled, as clush's are by pip: what an installed
     # command runs, also after an edit made since scripts/setup.
-    run([sys.executable, "-m", "compileall", "-q", str(ROOT / "c3"), str(ROOT / "plugins" / "module_utils")])
+    import oscar_cluster  # noqa: PLC0415 (the installed package: links to the sources in a clone)
+
+    run([sys.executable, "-m", "compileall", "-q", str(Path(oscar_cluster.__file__).parent)])
 
 
 class Bench:
@@ -177,10 +179,10 @@ class Bench:
         control = self.control_dir_of_ansible()
         self.ansible_control = Path(os.path.expanduser(control)) if control else None
         # Prime the C3 inventory cache and put pdcp on the nodes.
-        run([str(ROOT / "bin" / "cexec"), "-q", "true"], env=self.env)
+        run([str(VENV_BIN / "cexec"), "-q", "true"], env=self.env)
         listing = self.work / "pdcp.list"
         listing.write_text("".join("%s\n" % path for path in PDCP_FILES))
-        run([str(ROOT / "bin" / "cpush"), "-q", "-l", str(listing)], env=self.env)
+        run([str(VENV_BIN / "cpush"), "-q", "-l", str(listing)], env=self.env)
         self.stop_c3()
 
     def control_dir_of_ansible(self):
@@ -211,8 +213,8 @@ class Bench:
 
     def stop_c3(self):
         run(
-            [sys.executable, "-m", "oscar_c3", "mux", "--stop"],
-            env=dict(self.env, PYTHONPATH=str(ROOT / "c3")),
+            [str(VENV_BIN / "c3"), "mux", "--stop"],
+            env=self.env,
             check=False,
         )
 
@@ -250,8 +252,8 @@ class Bench:
         nodes = self.nodes
         if tool in ("cexec", "cpush"):
             if tool == "cexec":
-                return [str(ROOT / "bin" / "cexec"), "-q", "hostname"], self.env
-            return [str(ROOT / "bin" / "cpush"), "-q", str(self.new_payload()), "/tmp/"], self.env
+                return [str(VENV_BIN / "cexec"), "-q", "hostname"], self.env
+            return [str(VENV_BIN / "cpush"), "-q", str(self.new_payload()), "/tmp/"], self.env
         if tool.startswith("clush"):
             base = [
                 str(VENV_BIN / "clush"),

@@ -27,13 +27,11 @@ import time
 from pathlib import Path
 
 import yaml
+from oscar_cluster.module_utils.oda import Oda
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT / "collections"))
-
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda  # noqa: E402
 
 
 def build_database(url, nodes):

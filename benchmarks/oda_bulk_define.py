@@ -27,12 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from oscar_cluster.module_utils.oda import Oda
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT / "collections"))
-
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda  # noqa: E402
 
 NETWORK = ("private", "10.128.0.0/16")
 START_IP = "10.128.0.1"
@@ -115,7 +114,7 @@ def main():
     variants = {
         "bulk_task": lambda work: playbook(work / "bulk.yml"),
         "oda_command": lambda work: [
-            str(ROOT / "bin" / "oda"),
+            str(VENV_BIN / "oda"),
             "node",
             "add",
             "node[0001-%04d]" % last,

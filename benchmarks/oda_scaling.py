@@ -10,7 +10,7 @@ Each size, on new SQLite databases holding one network (10.128.0.0/16):
 Both used to be quadratic (a list lookup per name; every NIC re-read for
 every imported node).  Linear means the time per 1,000 nodes stays about
 the same from one size to the next; the table shows it.  Every run is a
-real process running what `bin/oda` runs, so the times include starting Python (about 0.2 s).
+real process running the `oda` command, so the times include starting Python (about 0.2 s).
 
 Run: .venv/bin/python benchmarks/oda_scaling.py [--sizes 1000 10000 50000] [--repeat 1]
 Results: benchmarks/results/oda-scaling.{json,md}
@@ -29,15 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-# What bin/oda runs, with this Python (the repository's .venv when run from it).
-ODA = [
-    sys.executable,
-    "-c",
-    "import sys\n"
-    "from ansible_collections.oscar.cluster.plugins.module_utils.oda_cli import main\n"
-    "sys.exit(main())",
-]
-ENVIRONMENT = dict(os.environ, PYTHONPATH=str(ROOT / "collections"))
+# The oda command installed beside this Python (the repository's .venv when run from it).
+ODA = [str(Path(sys.executable).with_name("oda"))]
+ENVIRONMENT = dict(os.environ)
 ENVIRONMENT.pop("OSCAR_ODA_URL", None)
 NETWORK = ("private", "10.128.0.0/16")
 START_IP = "10.128.0.1"
@@ -130,7 +124,7 @@ def main():
         "# `oda node add` and `oda import` from 1,000 to 50,000 nodes (SQLite)",
         "",
         "On %d CPUs, each size on new databases; times are whole processes running what"
-        " `bin/oda` runs, Python's start included (median of %d)." % (os.cpu_count(), args.repeat),
+        " the `oda` command runs, Python's start included (median of %d)." % (os.cpu_count(), args.repeat),
         "Linear: the seconds per 1,000 nodes stay about level as the size grows; quadratic"
         " work would multiply them by the ratio of the sizes (50 from 1,000 to 50,000).",
         "",

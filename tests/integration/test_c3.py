@@ -19,6 +19,8 @@ from testbed_helpers import ROOT, podman_objects
 
 BED = "it-c3"
 NODES = ["node001", "node002", "node003", "node004"]
+# The commands installed with the package, beside this interpreter.
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +44,13 @@ def c3env(bed, tmp_path_factory):
     )
     env.pop("OSCAR_C3_INVENTORY", None)
     yield env
-    stop = subprocess.run(
-        [sys.executable, "-m", "oscar_c3", "mux", "--stop"],
-        env=dict(env, PYTHONPATH=str(ROOT / "c3")),
-        capture_output=True,
-        check=False,
-    )
+    stop = subprocess.run([str(BIN / "c3"), "mux", "--stop"], env=env, capture_output=True, check=False)
     assert stop.returncode == 0, "the connection daemon was not running at the end"
 
 
 def c3(env, command, *args, timeout=120, stdin=None):
     return subprocess.run(
-        [str(ROOT / "bin" / command), *args],
+        [str(BIN / command), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -228,7 +225,7 @@ def run_with_fault(env, fault, *args):
     """Start a cexec, do the fault one second in, and return (result, seconds it took)."""
     started = time.monotonic()
     process = subprocess.Popen(
-        [str(ROOT / "bin" / "cexec"), *args],
+        [str(BIN / "cexec"), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
