@@ -158,7 +158,9 @@ def test_the_networks_are_one_variable_of_all_as_oda_info_gives_them(cluster):
         "cluster": "oscar",
     }
     # Every host sees them, as any variable of all.
-    assert json.loads(ansible_inventory(cluster["source"], "--host", "node001")[1])["oda_networks"] == networks
+    assert (
+        json.loads(ansible_inventory(cluster["source"], "--host", "node001")[1])["oda_networks"] == networks
+    )
 
 
 def test_group_and_cluster_variables_reach_their_hosts(cluster):
