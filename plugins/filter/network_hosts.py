@@ -7,7 +7,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.oscar.cluster.plugins.module_utils.cluster_hosts import network_hosts, plain
+from ansible_collections.oscar.cluster.plugins.module_utils.cluster_hosts import (
+    host_table,
+    network_hosts,
+    plain,
+)
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
 
 
@@ -19,6 +23,14 @@ def network_hosts_filter(hosts, network, head):
         raise AnsibleFilterError(str(error)) from None
 
 
+def host_table_filter(hostvars, names, networks, network, head):
+    """The checked table of the inventory hosts' NICs on the network of oda_networks called network."""
+    try:
+        return host_table(hostvars, list(names), networks, network, head)
+    except OdaError as error:
+        raise AnsibleFilterError(str(error)) from None
+
+
 class FilterModule(object):
     def filters(self):
-        return {"network_hosts": network_hosts_filter}
+        return {"network_hosts": network_hosts_filter, "host_table": host_table_filter}

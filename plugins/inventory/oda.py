@@ -20,6 +20,10 @@ description:
     groups (ODA groups, images and networks); they appear only in C(oda_dead) or C(oda_excluded) and
     their cluster's group, or not at all with O(unavailable_nodes=omit).
   - Variables stored in ODA with a cluster, a group or a node become group and host variables.
+  - "ODA's networks become one variable of the group C(all), C(oda_networks): a list, by name, of
+    each network's C(name), C(cidr), C(gateway), C(domain), C(dhcp_start), C(dhcp_end), C(mtu) and
+    C(cluster) (unset ones are C(null)), as C(oscar.cluster.oda_info query=networks) returns them.
+    Roles read the cluster's networks from it."
   - Every value read from the database is data, never a template.
   - "The source file is named C(oscar_inventory), or ends in C(oda.yml) or C(oda.yaml), and holds
     C(plugin: oscar.cluster.oda)."
@@ -110,6 +114,11 @@ SOURCE_NAMES = ("oscar_inventory",)
 SOURCE_SUFFIXES = ("oda.yml", "oda.yaml")
 
 
+def networks_variable(snapshot):
+    """oda_networks: every network as ODA describes it (a cache written before it had none: [])."""
+    return [dict(network) for network in snapshot.get("networks", [])]
+
+
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     """Ansible's inventory as a view of ODA."""
 
@@ -154,6 +163,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         keep_unavailable = self.get_option("unavailable_nodes") == "group"
         strict = self.get_option("strict")
         variables = snapshot["variables"]
+        self.inventory.set_variable("all", "oda_networks", networks_variable(snapshot))
         for group in snapshot["groups"]:
             name = self._add_group(group)
             for key, value in sorted(variables["group"].get(group, {}).items()):

@@ -9,7 +9,9 @@ every NIC of every host on the network, with its MAC, address and DNS name.
 Building the table checks the data first, so that a service is never
 configured from a node without a MAC or an address, from two nodes sharing
 a name, a MAC or an address, or from a network that does not hold the head:
-the error names the node.
+the error names the node.  ODA checked every MAC and address when it stored
+them; this is the one check on the way out, for hosts that a site describes
+in its own inventory rather than in ODA.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -182,3 +184,42 @@ def network_hosts(hosts, network, head):
     _refuse_duplicates(records, "mac", "MAC", network_name)
     _refuse_duplicates(records, "ip", "address", network_name)
     return records
+
+
+def find_network(networks, name):
+    """The IPv4 network called name among networks (as oda_networks lists them), or OdaValidationError."""
+    if not isinstance(networks, list):
+        raise OdaValidationError(
+            "the networks must be a list, as oda_networks gives them; got %r" % (networks,)
+        )
+    found = [network for network in networks if isinstance(network, dict) and network.get("name") == name]
+    if len(found) != 1 or ":" in _text(found[0].get("cidr")):
+        known = [_text(network.get("name")) for network in networks if isinstance(network, dict)]
+        raise OdaValidationError(
+            "network %s is not an IPv4 network in ODA; ODA has %s"
+            % (_text(name) or "''", ", ".join(known) or "no network")
+        )
+    return found[0]
+
+
+def host_table(hostvars, names, networks, network_name, head):
+    """network_hosts for the inventory hosts names on the network called network_name of networks.
+
+    Each host is read from hostvars as the oscar.cluster.oda inventory describes it
+    (oda_hostname, oda_domain, oda_nics); networks is the list oda_networks holds.
+    """
+    network = find_network(plain(networks), network_name)
+    hosts = []
+    for name in names:
+        if name not in hostvars:
+            raise OdaValidationError("host %s is not in the inventory" % name)
+        host = hostvars[name]
+        hosts.append(
+            {
+                "name": name,
+                "hostname": plain(host.get("oda_hostname")) or name,
+                "domain": plain(host.get("oda_domain")),
+                "nics": plain(host.get("oda_nics")) or [],
+            }
+        )
+    return network_hosts(hosts, network, head)

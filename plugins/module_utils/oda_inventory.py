@@ -38,6 +38,7 @@ def read_snapshot(url, password=None, timeout=30):
             return {
                 "nodes": oda.list_nodes(),
                 "groups": [group["name"] for group in oda.list_groups()],
+                "networks": oda.list_networks(),
                 "variables": oda.all_variables(),
             }
     finally:

@@ -21,8 +21,17 @@ from oscar_cluster.c3 import conf
 ROOT = Path(__file__).resolve().parents[3]
 ROLE = ROOT / "roles" / "server"
 CLIENTS_ROLE = ROOT / "roles" / "clients"
-TEMPLATES = ["dnsmasq.conf.j2", "chrony.conf.j2", "hosts.j2", "c3.conf.j2"]
-CLIENTS_TEMPLATES = ["hosts.j2", "resolv.conf.j2"]
+COMMON_ROLE = ROOT / "roles" / "_common"
+# Each template by its name, from the role that owns it: the hosts block is the roles' shared one.
+TEMPLATES = {
+    "dnsmasq.conf.j2": ROLE,
+    "chrony.conf.j2": ROLE,
+    "hosts.j2": COMMON_ROLE,
+    "c3.conf.j2": ROLE,
+}
+CLIENTS_TEMPLATES = {"hosts.j2": COMMON_ROLE, "resolv.conf.j2": CLIENTS_ROLE}
+# A template of the loop, item.key in the role item.value.
+RENDER = "{{ lookup('ansible.builtin.template', item.value ~ '/templates/' ~ item.key) }}"
 
 
 def nic(name, ip, mac, network="private"):
@@ -92,18 +101,19 @@ def rendered(tmp_path_factory):
                 "ansible_python_interpreter": sys.executable,
                 "__server_network": NETWORK,
                 "__server_interface": INTERFACE,
-                "__server_table": "{{ __server_host_records"
-                " | oscar.cluster.network_hosts(__server_network, __server_head) }}",
+                "__server_table": "{{ hostvars | oscar.cluster.host_table(__server_all_hosts,"
+                " [__server_network], __server_network.name, __server_head) }}",
+                "_common_hosts_table": "{{ __server_table }}",
             },
             "tasks": [
                 {
                     "name": "Render",
                     "ansible.builtin.copy": {
-                        "content": "{{ lookup('ansible.builtin.template', '%s/templates/' ~ item) }}" % ROLE,
-                        "dest": "%s/{{ item }}" % work,
+                        "content": RENDER,
+                        "dest": "%s/{{ item.key }}" % work,
                         "mode": "0644",
                     },
-                    "loop": TEMPLATES,
+                    "loop": [{"key": name, "value": str(role)} for name, role in TEMPLATES.items()],
                 }
             ],
         },
@@ -116,19 +126,19 @@ def rendered(tmp_path_factory):
             "vars": {
                 "ansible_python_interpreter": sys.executable,
                 "__clients_network": NETWORK,
-                "__clients_table": "{{ __clients_host_records"
-                " | oscar.cluster.network_hosts(__clients_network, clients_head) }}",
+                "__clients_table": "{{ hostvars | oscar.cluster.host_table(__clients_all_hosts,"
+                " [__clients_network], __clients_network.name, clients_head) }}",
+                "_common_hosts_table": "{{ __clients_table }}",
             },
             "tasks": [
                 {
                     "name": "Render",
                     "ansible.builtin.copy": {
-                        "content": "{{ lookup('ansible.builtin.template', '%s/templates/' ~ item) }}"
-                        % CLIENTS_ROLE,
-                        "dest": "%s/clients-{{ item }}" % work,
+                        "content": RENDER,
+                        "dest": "%s/clients-{{ item.key }}" % work,
                         "mode": "0644",
                     },
-                    "loop": CLIENTS_TEMPLATES,
+                    "loop": [{"key": name, "value": str(role)} for name, role in CLIENTS_TEMPLATES.items()],
                 }
             ],
         },

@@ -106,8 +106,8 @@ def render(tmp_path, settings):
             "vars": {
                 "ansible_python_interpreter": sys.executable,
                 "__server_network": NETWORK,
-                "__server_table": "{{ __server_host_records"
-                " | oscar.cluster.network_hosts(__server_network, __server_head) }}",
+                "__server_table": "{{ hostvars | oscar.cluster.host_table(__server_all_hosts,"
+                " [__server_network], __server_network.name, __server_head) }}",
                 "__server_slurm_gathered": GATHERED,
                 # As slurm.yml chooses it on a head with CAP_SYS_NICE.
                 "__server_slurm_task_plugin": "task/affinity",

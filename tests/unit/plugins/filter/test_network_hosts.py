@@ -180,3 +180,30 @@ def test_the_filter_accepts_mappings_that_are_not_dicts():
     network_hosts_filter = FilterModule().filters()["network_hosts"]
     table = network_hosts_filter([Mapping(head()), Mapping(node(1))], Mapping(PRIVATE), "head")
     assert [entry["fqdn"] for entry in table] == ["head.cluster", "node001.cluster"]
+
+
+def test_host_table_reads_the_hosts_from_hostvars_and_the_network_by_name():
+    host_table_filter = FilterModule().filters()["host_table"]
+    hostvars = {
+        "head": {"oda_hostname": "head", "oda_nics": head()["nics"]},
+        "node001": {"oda_nics": node(1)["nics"], "oda_domain": "lab.example"},
+        "other": {},
+    }
+    networks = [{"name": "public", "cidr": "10.210.5.0/24"}, PRIVATE]
+    table = host_table_filter(hostvars, ["node001", "head"], networks, "private", "head")
+    assert table == network_hosts([head(), node(1, domain="lab.example")], PRIVATE, "head")
+
+
+@pytest.mark.parametrize(
+    ("names", "network", "message"),
+    [
+        (["head"], "storage", "network storage is not an IPv4 network in ODA; ODA has private, v6"),
+        (["head"], "v6", "network v6 is not an IPv4 network in ODA"),
+        (["head", "nosuch"], "private", "host nosuch is not in the inventory"),
+    ],
+)
+def test_host_table_names_a_missing_network_or_host(names, network, message):
+    host_table_filter = FilterModule().filters()["host_table"]
+    networks = [PRIVATE, {"name": "v6", "cidr": "fd00::/64"}]
+    with pytest.raises(AnsibleFilterError, match=message):
+        host_table_filter({"head": {"oda_nics": head()["nics"]}}, names, networks, network, "head")

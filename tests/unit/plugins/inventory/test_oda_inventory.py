@@ -144,6 +144,25 @@ def test_the_management_network_chooses_ansible_host(cluster):
     assert hostvars["head"]["ansible_host"] == "10.1.0.1"
 
 
+def test_the_networks_are_one_variable_of_all_as_oda_info_gives_them(cluster):
+    networks = listing(cluster["source"], "--export")["all"]["vars"]["oda_networks"]
+    assert [network["name"] for network in networks] == ["private", "public"]
+    assert networks[0] == {
+        "name": "private",
+        "cidr": "10.1.0.0/24",
+        "gateway": None,
+        "domain": "cluster",
+        "dhcp_start": None,
+        "dhcp_end": None,
+        "mtu": None,
+        "cluster": "oscar",
+    }
+    # Every host sees them, as any variable of all.
+    assert (
+        json.loads(ansible_inventory(cluster["source"], "--host", "node001")[1])["oda_networks"] == networks
+    )
+
+
 def test_group_and_cluster_variables_reach_their_hosts(cluster):
     for host, expected in [
         ("node002", {"cuda": True, "ansible_user": "root"}),
