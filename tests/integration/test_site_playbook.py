@@ -136,6 +136,20 @@ def test_the_first_run_sets_up_the_cluster(site, first_run):
     assert {site.node_states()[n] for n in NODES} == {"up"}
 
 
+def test_the_commands_work_when_typed_on_the_head(site, first_run):
+    """The server step installs oda and C3 on the head: cexec reaches every compute node from there."""
+    assert first_run.rc == 0, first_run.tail()
+    # A login shell, as an administrator's: the commands are found on its PATH.
+    typed = site.cli("--name", NAME, "ssh", "head", "bash -lc 'command -v cexec oda && cexec hostname'", check=False)
+    assert typed.returncode == 0, typed.stdout + typed.stderr
+    assert "/usr/local/bin/cexec" in typed.stdout, typed.stdout
+    for node in NODES:
+        assert f"{node} (1)\n---------------\n{node}\n" in typed.stdout, typed.stdout
+    assert f"cexec: {len(NODES)} nodes: {len(NODES)} ok" in typed.stderr, typed.stderr
+    helped = site.cli("--name", NAME, "ssh", "head", "bash -lc 'oda --help'", check=False)
+    assert helped.returncode == 0 and "usage: oda" in helped.stdout, helped.stdout + helped.stderr
+
+
 @pytest.fixture(scope="module")
 def cluster_test(site, first_run):
     """OSCAR's Test Cluster Setup on the cluster the first run set up."""
