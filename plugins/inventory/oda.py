@@ -119,9 +119,9 @@ def read_snapshot(url, password=None, timeout=30):
     try:
         with oda.db.transaction(write=False):
             return {
-                "nodes": oda.list_nodes(),
-                "groups": [group["name"] for group in oda.list_groups()],
-                "variables": oda.all_variables(),
+                "nodes": oda.nodes.list(),
+                "groups": [group["name"] for group in oda.groups.list()],
+                "variables": oda.variables.all(),
             }
     finally:
         oda.close()
