@@ -392,3 +392,20 @@ def test_define_clients_takes_none_for_a_mac_still_to_collect(cluster):
         cluster.nodes.define_clients("node[4-6]", "cluster", "10.0.0.14", macs=[None, None, None])
     ) == (False, [])
     assert cluster.nodes.get("node5")["nics"][0]["mac"] == "02:00:00:00:00:05"
+
+
+def test_packages_are_registered_idempotently(oda):
+    assert oda.packages.ensure("slurm", version="23.11", summary="workload manager")[0] is True
+    assert oda.packages.ensure("slurm", version="23.11")[0] is False
+    changed, before, after = oda.packages.ensure("slurm", version="24.05")
+    assert (changed, before["version"], after["version"]) == (True, "23.11", "24.05")
+    assert oda.packages.list() == [
+        {
+            "name": "slurm",
+            "version": "24.05",
+            "summary": "workload manager",
+            "provides": [],
+            "requires": [],
+            "conflicts": [],
+        }
+    ]
