@@ -22,14 +22,9 @@ description:
   - Nodes that exist already are updated; they join the group and keep their other NICs and groups.
   - One transaction; when any node is refused (a duplicate MAC or address, an unknown image or
     group), none is written.
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows every node that changes, before and after the task.
     support: full

@@ -17,14 +17,9 @@ description:
     OSCAR's "Configure Selected OSCAR Packages" step did.
   - Values keep their type; numbers, booleans, lists and dicts come back as they went in.
   - The package must be registered first, with M(oscar.cluster.oda_package).
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the package's configuration before and after the task.
     support: full

@@ -17,14 +17,9 @@ description:
   - Groups become inventory groups; every new cluster has V(oscar_server) (the head node) and
     V(oscar_clients) (the compute nodes).
   - Nodes join groups through M(oscar.cluster.oda_node) and M(oscar.cluster.oda_clients).
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the group before and after the task.
     support: full

@@ -16,14 +16,9 @@ description:
   - Create, update or remove a node image in ODA, the cluster database; the image compute nodes
     are installed from or boot.
   - This records the image; building it is the work of the image roles.
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the image before and after the task.
     support: full

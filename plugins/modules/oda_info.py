@@ -18,8 +18,6 @@ description:
     configuration, the wizard's steps, or clusters.
   - Never writes; an SQLite file that does not exist yet answers as an empty database and is not
     created.
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:

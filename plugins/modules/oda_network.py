@@ -16,14 +16,9 @@ description:
   - Create, update or remove a network in ODA, the cluster database.
   - Nodes' NICs take their addresses on these networks; the DHCP range and the domain serve the
     roles that set up DHCP and DNS.
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the network before and after the task.
     support: full

@@ -18,14 +18,9 @@ description:
   - An option left out keeps the stored value, so a task that does not mention an attribute never
     changes it.
   - To define many compute nodes in one task, use M(oscar.cluster.oda_clients).
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the node, with its NICs and groups, before and after the task.
     support: full

@@ -21,14 +21,9 @@ description:
     provides) cannot both be wanted (V(should_be_installed) or V(installed)) on one node or image;
     such a write is refused, naming both packages and the node or image.
   - Configuration values of a package are set with M(oscar.cluster.oda_config).
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the package, with its statuses, before and after the task.
     support: full

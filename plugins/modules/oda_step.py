@@ -16,14 +16,9 @@ description:
   - Record how far the cluster's set-up has gone, one wizard step at a time, in ODA, the cluster
     database; C(site.yml) marks each step as it runs, so the next run knows what is done.
   - The step's time stamp moves only when its status changes.
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the step before and after the task.
     support: full
