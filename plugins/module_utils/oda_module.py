@@ -123,7 +123,7 @@ def _diff(module, what, before, after):
 
 
 def result(module, kind, name, outcome):
-    """exit_json arguments for an ensure_* or set_* answer, (changed, before, after).
+    """exit_json arguments for a store's write, (changed, before, after).
 
     They are changed, the object after the call under the key kind, and the diff.
     """

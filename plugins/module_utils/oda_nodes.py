@@ -60,7 +60,7 @@ def changed_nodes(outcome):
 
 
 def _nic_spec(value, node):
-    """One NIC of ensure_node's nics list, checked; missing keys are None."""
+    """One NIC of the nics list of Nodes.ensure, checked; missing keys are None."""
     if not isinstance(value, dict):
         raise OdaValidationError("invalid NIC of node %s: expected a dict with name, mac, ip, network" % node)
     unknown = sorted(set(value) - set(NIC_KEYS))
@@ -538,7 +538,7 @@ def _refuse_gateway(network, names, addresses):
     """Refuse a run of client addresses that takes the network's gateway.
 
     Only here: the head that routes for its nodes holds the gateway's
-    address by design, given to it by name (ensure_node); a run of
+    address by design, given to it by name (Nodes.ensure); a run of
     consecutive addresses reaching it is a mistake.
     """
     if network["gateway"] in addresses:

@@ -23,7 +23,7 @@ export / import
     The cluster definition as plain data for YAML: clusters, networks,
     groups, images, packages with their relations and configuration, nodes
     with NICs, groups and package statuses, and everyone's variables.
-    Import goes through the ``Oda`` API (``ensure_*``, ``set_*``) inside one
+    Import goes through the ``Oda`` API (each store's ``ensure`` and ``set``) inside one
     transaction, so it validates exactly as every other writer does, is
     idempotent, and reports what it created and changed.  A list or mapping
     given in the file is exact (a node's groups, NICs, package statuses,
