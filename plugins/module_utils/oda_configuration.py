@@ -16,7 +16,7 @@ import json
 
 from . import oda_validate as validate
 from .oda_errors import OdaValidationError
-from .oda_store import Store, by_name, optional, public, text
+from .oda_store import NamedStore, Store, optional, text
 
 # Variable scope -> (table, owner column, owner table).  Table names are
 # constants here, never caller input.
@@ -37,21 +37,17 @@ def _json(value, what):
         ) from None
 
 
-class Clusters(Store):
+class Clusters(NamedStore):
     """The clusters nodes and networks belong to."""
+
+    table = "clusters"
+    kind = "cluster"
 
     def ensure(self, name, description=None, check_mode=False):
         """Create or update a cluster; (changed, before, after)."""
         name = validate.object_name(name, "cluster")
         given = {"description": optional(text, description)}
-        return self._ensure_simple("clusters", name, given, given, load=self._load, check_mode=check_mode)
-
-    def list(self):
-        """Every cluster, by name."""
-        return by_name(public(row) for row in self.db.query("SELECT * FROM clusters"))
-
-    def _load(self, name):
-        return public(self._row("clusters", name))
+        return self._ensure(name, given, given, check_mode)
 
 
 class Config(Store):

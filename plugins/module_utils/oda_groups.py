@@ -10,11 +10,14 @@ __metaclass__ = type
 
 from . import nodeset
 from . import oda_validate as validate
-from .oda_store import Store, by_name, optional, public, text
+from .oda_store import NamedStore, by_name, optional, public, text
 
 
-class Groups(Store):
+class Groups(NamedStore):
     """Named groups of nodes; a node's groups are written with the node (oda_nodes)."""
+
+    table = "node_groups"
+    kind = "group"
 
     def _load(self, name):
         row = self._row("node_groups", name)
@@ -24,20 +27,15 @@ class Groups(Store):
         group["members"] = sorted(self._group_names_of(name), key=nodeset.natural_key)
         return group
 
-    def get(self, name):
-        """One group with its members, or None."""
-        return self._load(validate.object_name(name, "group"))
-
     def ensure(self, name, description=None, check_mode=False):
         """Create a group or update its description; (changed, before, after)."""
         name = validate.object_name(name, "group")
         given = {"description": optional(text, description)}
-        return self._ensure_simple("node_groups", name, given, given, load=self._load, check_mode=check_mode)
+        return self._ensure(name, given, given, check_mode)
 
     def remove(self, name, check_mode=False):
         """Delete a group (its nodes stay); (changed, before, None)."""
-        name = validate.object_name(name, "group")
-        return self._remove_simple("node_groups", name, check_mode, load=self._load)
+        return self._remove(name, check_mode)
 
     def list(self):
         """Every group with its members, by name."""

@@ -14,7 +14,7 @@ from . import nodeset
 from . import oda_validate as validate
 from .oda_errors import OdaConflictError, OdaValidationError
 from .oda_schema import DEFAULT_CLUSTER
-from .oda_store import NUMBERS, Store, by_name, inside, optional, plural, public
+from .oda_store import NUMBERS, NamedStore, by_name, inside, optional, plural, public
 
 _NETWORK_SELECT = (
     "SELECT w.id, w.name, w.cidr, w.gateway, w.domain, w.dhcp_start, w.dhcp_end, w.mtu,"
@@ -47,19 +47,21 @@ def check_network(name, values, networks):
             )
 
 
-class Networks(Store):
+class Networks(NamedStore):
     """The networks nodes' NICs sit on."""
+
+    table = "networks"
+    kind = "network"
 
     def _network_row(self, name):
         return self.db.query_one(_NETWORK_SELECT + " WHERE w.name = ?", (name,))
 
+    def _load(self, name):
+        return public(self._network_row(name))
+
     def rows(self):
         """Every network row (with ids), by name."""
         return {row["name"]: row for row in self.db.query(_NETWORK_SELECT)}
-
-    def get(self, name):
-        """One network as a dict, or None."""
-        return public(self._network_row(validate.object_name(name, "network")))
 
     def list(self):
         """Every network, by name."""
@@ -125,17 +127,14 @@ class Networks(Store):
 
     def remove(self, name, check_mode=False):
         """Delete a network no NIC uses; (changed, before, None)."""
+        return self._remove(name, check_mode)
 
-        def refuse(row):
-            users = self.db.query(
-                "SELECT n.name FROM nics x JOIN nodes n ON n.id = x.node_id WHERE x.network_id = ?",
-                (row["id"],),
+    def _refuse_removal(self, row):
+        users = self.db.query(
+            "SELECT n.name FROM nics x JOIN nodes n ON n.id = x.node_id WHERE x.network_id = ?", (row["id"],)
+        )
+        if users:
+            raise OdaConflictError(
+                "network '%s' is still used by %s, on %s"
+                % (row["name"], plural(len(users), "NIC"), nodeset.fold(user["name"] for user in users))
             )
-            if users:
-                raise OdaConflictError(
-                    "network '%s' is still used by %s, on %s"
-                    % (name, plural(len(users), "NIC"), nodeset.fold(user["name"] for user in users))
-                )
-
-        name = validate.object_name(name, "network")
-        return self._remove_simple("networks", name, check_mode, load=self.get, refuse=refuse)

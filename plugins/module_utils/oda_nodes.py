@@ -22,7 +22,7 @@ from . import oda_validate as validate
 from .oda_errors import OdaConflictError, OdaNotFoundError, OdaValidationError
 from .oda_networks import Networks
 from .oda_schema import DEFAULT_CLUSTER
-from .oda_store import NUMBERS, Store, flag, inside, name_list, optional, plural, public
+from .oda_store import NUMBERS, NamedStore, flag, inside, name_list, optional, plural, public
 
 NODE_STATES = ("defined", "installing", "up", "down", "dead")
 NIC_KEYS = ("name", "mac", "ip", "network")
@@ -80,8 +80,11 @@ def _holder(owner):
     return "%s (%s)" % owner
 
 
-class Nodes(Store):
+class Nodes(NamedStore):
     """Nodes, their NICs and group memberships."""
+
+    table = "nodes"
+    kind = "node"
 
     def _load_nodes(self, name=None):
         """Nodes with their NICs and groups, keyed by name; ids kept for writing.
@@ -127,9 +130,10 @@ class Nodes(Store):
         shown["groups"] = list(node["groups"])
         return shown
 
-    def get(self, name):
-        """One node with its NICs and groups, or None."""
-        name = validate.hostname(name)
+    def _name(self, name):
+        return validate.hostname(name)
+
+    def _load(self, name):
         return self._public_node(self._load_nodes(name).get(name))
 
     def list(self, pattern=None):
@@ -368,7 +372,7 @@ class Nodes(Store):
 
     def remove(self, name, check_mode=False):
         """Delete a node with its NICs, memberships and package states; (changed, before, None)."""
-        return self._remove_simple("nodes", validate.hostname(name), check_mode, load=self.get)
+        return self._remove(name, check_mode)
 
     def set_state(self, name, state, check_mode=False):
         """Set an existing node's state; (changed, before, after) as full node dicts."""

@@ -11,7 +11,7 @@ __metaclass__ = type
 from . import nodeset
 from . import oda_validate as validate
 from .oda_errors import OdaConflictError, OdaValidationError
-from .oda_store import Store, by_name, name_list, optional, public, text
+from .oda_store import NamedStore, by_name, name_list, optional, public, text
 
 PACKAGE_RELATIONS = ("provides", "requires", "conflicts")
 PACKAGE_STATUSES = ("should_be_installed", "installed", "should_be_uninstalled", "uninstalled", "failed")
@@ -24,8 +24,11 @@ _STATUS_TABLES = {
 }
 
 
-class Packages(Store):
+class Packages(NamedStore):
     """Registered packages, what they provide, require and conflict with, and where they are wanted."""
+
+    table = "packages"
+    kind = "package"
 
     def _relations(self, package_ids=None):
         """{package id: {kind: [targets]}}, for the given package ids or every package."""
@@ -60,10 +63,6 @@ class Packages(Store):
         if row is None:
             return None
         return self._with_relations(row, self._relations([row["id"]]))
-
-    def get(self, name):
-        """One package with its provides, requires and conflicts lists, or None."""
-        return self._load(validate.object_name(name, "package"))
 
     def list(self):
         """Every registered package with its relations, by name."""
@@ -130,20 +129,19 @@ class Packages(Store):
 
         Refused while a node or an image has it installed or to be installed.
         """
+        return self._remove(name, check_mode)
 
-        def refuse(row):
-            holders = []
-            for where in sorted(_STATUS_TABLES):
-                names = [found["name"] for found in self._wanted_on(where, row["id"])]
-                if names:
-                    holders.append("%ss %s" % (where, nodeset.fold(names)))
-            if holders:
-                raise OdaConflictError(
-                    "package '%s' is still installed or to be installed on %s" % (name, " and ".join(holders))
-                )
-
-        name = validate.object_name(name, "package")
-        return self._remove_simple("packages", name, check_mode, load=self._load, refuse=refuse)
+    def _refuse_removal(self, row):
+        holders = []
+        for where in sorted(_STATUS_TABLES):
+            names = [found["name"] for found in self._wanted_on(where, row["id"])]
+            if names:
+                holders.append("%ss %s" % (where, nodeset.fold(names)))
+        if holders:
+            raise OdaConflictError(
+                "package '%s' is still installed or to be installed on %s"
+                % (row["name"], " and ".join(holders))
+            )
 
     def _status_target(self, node, image):
         """("node", name) or ("image", name): exactly one of the two must be given."""

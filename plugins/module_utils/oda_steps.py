@@ -9,16 +9,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from . import oda_validate as validate
-from .oda_store import Store, now, public
+from .oda_store import NamedStore, now, public
 
 STEP_STATUSES = ("pending", "running", "done", "failed", "skipped")
 
 
-class Steps(Store):
+class Steps(NamedStore):
     """The status of each wizard step, in the order first recorded."""
 
-    def _load(self, name):
-        return public(self._row("wizard_steps", name))
+    table = "wizard_steps"
+    kind = "wizard step"
 
     def set(self, name, status, check_mode=False):
         """Record a wizard step's status; (changed, before, after).
@@ -31,7 +31,7 @@ class Steps(Store):
             before = self._load(name)
             if before is None or before["status"] != status:
                 values = {"status": status, "updated_at": now()}
-                self._upsert("wizard_steps", self._row("wizard_steps", name), name, values)
+                self._upsert(self.table, self._row(self.table, name), name, values)
             after = self._load(name)
         return before != after, before, after
 

@@ -139,28 +139,6 @@ class Store:
             )
         return before["id"]
 
-    def _ensure_simple(self, table, name, given, defaults, *, load, check_mode):
-        """ensure for an object with a name and plain columns: (changed, before, after)."""
-        with self.db.transaction(dry_run=check_mode):
-            before = load(name)
-            values = dict(defaults) if before is None else {key: before[key] for key in given}
-            values.update((key, value) for key, value in given.items() if value is not None)
-            self._upsert(table, self._row(table, name), name, values)
-            after = load(name)
-        return before != after, before, after
-
-    def _remove_simple(self, table, name, check_mode, *, load, refuse=None):
-        """remove for a named object: (changed, before, None); refuse(row) raises when it is in use."""
-        with self.db.transaction(dry_run=check_mode):
-            row = self._row(table, name)
-            if row is None:
-                return False, None, None
-            if refuse is not None:
-                refuse(row)
-            before = load(name)
-            self.db.execute("DELETE FROM %s WHERE id = ?" % table, (row["id"],))
-        return True, before, None
-
     def _expand(self, expression):
         """Names of a node set; groups (@name) are read from the database."""
         try:
@@ -176,3 +154,54 @@ class Store:
             (group_id,),
         )
         return [row["name"] for row in rows]
+
+
+class NamedStore(Store):
+    """A store of objects known by name, one row each in table; messages call one a kind."""
+
+    table = None
+    kind = None
+
+    def _name(self, name):
+        """A name as given, checked (and normalised)."""
+        return validate.object_name(name, self.kind)
+
+    def _load(self, name):
+        """The object of a checked name as callers see it, or None."""
+        return public(self._row(self.table, name))
+
+    def get(self, name):
+        """One object, or None."""
+        return self._load(self._name(name))
+
+    def list(self):
+        """Every object, by name."""
+        return by_name(public(row) for row in self.db.query("SELECT * FROM %s" % self.table))
+
+    def _ensure(self, name, given, defaults, check_mode):
+        """ensure for an object with plain columns: (changed, before, after).
+
+        given: the columns asked for (None keeps the stored value); defaults: those of a new object.
+        """
+        with self.db.transaction(dry_run=check_mode):
+            before = self._load(name)
+            values = dict(defaults) if before is None else {key: before[key] for key in given}
+            values.update((key, value) for key, value in given.items() if value is not None)
+            self._upsert(self.table, self._row(self.table, name), name, values)
+            after = self._load(name)
+        return before != after, before, after
+
+    def _remove(self, name, check_mode):
+        """remove: (changed, before, None); _refuse_removal(row) raises while something uses the object."""
+        name = self._name(name)
+        with self.db.transaction(dry_run=check_mode):
+            row = self._row(self.table, name)
+            if row is None:
+                return False, None, None
+            self._refuse_removal(row)
+            before = self._load(name)
+            self.db.execute("DELETE FROM %s WHERE id = ?" % self.table, (row["id"],))
+        return True, before, None
+
+    def _refuse_removal(self, row):
+        """Raise OdaConflictError while something still uses the object of row: nothing does, here."""
