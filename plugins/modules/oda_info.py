@@ -240,15 +240,8 @@ def answer(oda, params):
         )
     if query == "config":
         return oda.config.get(params["package"], params["key"])
-    listings = {
-        "groups": oda.groups.list,
-        "networks": oda.networks.list,
-        "images": oda.images.list,
-        "packages": oda.packages.list,
-        "steps": oda.steps.list,
-        "clusters": oda.clusters.list,
-    }
-    return listings[query]()
+    # The other queries are listings, each named after its store.
+    return getattr(oda, query).list()
 
 
 def check(params):
