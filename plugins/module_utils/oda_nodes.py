@@ -22,7 +22,7 @@ from . import oda_validate as validate
 from .oda_errors import OdaConflictError, OdaNotFoundError, OdaValidationError
 from .oda_networks import Networks
 from .oda_schema import DEFAULT_CLUSTER
-from .oda_store import NUMBERS, NamedStore, flag, inside, name_list, optional, plural, public
+from .oda_store import NUMBERS, NamedStore, flag, inside, name_list, optional, plural
 
 NODE_STATES = ("defined", "installing", "up", "down", "dead")
 NIC_KEYS = ("name", "mac", "ip", "network")
@@ -50,6 +50,9 @@ _NIC_SELECT = (
     "SELECT x.node_id, x.name, x.mac, x.ip, x.network_id, w.name AS network"
     " FROM nics x LEFT JOIN networks w ON w.id = x.network_id"
 )
+# What callers see of a node: its columns without ids (cluster and image by name), then groups and NICs.
+_NODE_KEYS = ("name", "hostname", "domain", "cluster", "image", "state", "excluded")
+_NODE_KEYS += ("cpus", "memory_mb", "arch")
 _MEMBER_SELECT = "SELECT m.node_id, g.name FROM group_members m JOIN node_groups g ON g.id = m.group_id"
 
 
@@ -123,11 +126,12 @@ class Nodes(NamedStore):
 
     @staticmethod
     def _public_node(node):
+        """A node as callers see it.  Named keys, not public(): a write over 50,000 nodes shows them all."""
         if node is None:
             return None
-        shown = public(node)
-        shown["nics"] = [public(nic) for nic in node["nics"]]
+        shown = {key: node[key] for key in _NODE_KEYS}
         shown["groups"] = list(node["groups"])
+        shown["nics"] = [{key: nic[key] for key in NIC_KEYS} for nic in node["nics"]]
         return shown
 
     def _name(self, name):
