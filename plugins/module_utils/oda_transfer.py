@@ -38,26 +38,15 @@ __metaclass__ = type
 import functools
 import json
 
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
-from ansible_collections.oscar.cluster.plugins.module_utils import oda_validate as validate
+from . import nodeset
+from . import oda_validate as validate
+from .oda_errors import OdaConflictError, OdaNotFoundError, OdaSchemaError, OdaValidationError
 from .oda_networks import check_network
 from .oda_nodes import NODE_STATES
 from .oda_packages import PACKAGE_RELATIONS, PACKAGE_STATUSES, PACKAGE_WANTED
+from .oda_schema import DEFAULT_CLUSTER, DEFAULT_GROUPS, SCHEMA_VERSION, TABLES, current_version
 from .oda_steps import STEP_STATUSES
 from .oda_store import NUMBERS
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
-    OdaConflictError,
-    OdaNotFoundError,
-    OdaSchemaError,
-    OdaValidationError,
-)
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import (
-    DEFAULT_CLUSTER,
-    DEFAULT_GROUPS,
-    SCHEMA_VERSION,
-    TABLES,
-    current_version,
-)
 
 DUMP_FORMAT = "oscar-oda-dump"
 # 2: with a trailer of row counts.  Dumps without one (version 1) are refused.
