@@ -38,12 +38,12 @@ def build_database(url, nodes):
     """An ODA of `nodes` compute nodes on one /16 network, defined in one transaction."""
     oda = Oda.open(url)
     try:
-        oda.ensure_network("private", "10.128.0.0/16", domain="cluster")
-        oda.ensure_image("debian12")
+        oda.networks.ensure("private", "10.128.0.0/16", domain="cluster")
+        oda.images.ensure("debian12")
         macs = ["02:00:0a:80:%02x:%02x" % divmod(index + 1, 256) for index in range(nodes)]
         names = "node[%05d-%05d]" % (1, nodes)
-        oda.define_clients(names, "private", "10.128.0.1", image="debian12", macs=macs)
-        oda.set_variables("cluster", "oscar", {"ansible_user": "root"})
+        oda.nodes.define_clients(names, "private", "10.128.0.1", image="debian12", macs=macs)
+        oda.variables.set("cluster", "oscar", {"ansible_user": "root"})
     finally:
         oda.close()
 

@@ -71,7 +71,7 @@ LOOP_PLAYBOOK = """\
 def new_database(directory, label):
     url = "sqlite:%s" % (directory / ("%s.db" % label))
     oda = Oda.open(url)
-    oda.ensure_network(*NETWORK)
+    oda.networks.ensure(*NETWORK)
     oda.close()
     return url
 
@@ -98,7 +98,7 @@ def timed(argv, url):
 def count_nodes(url):
     oda = Oda.open(url)
     try:
-        return len(oda.list_nodes("@oscar_clients"))
+        return len(oda.nodes.list("@oscar_clients"))
     finally:
         oda.close()
 

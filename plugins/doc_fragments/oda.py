@@ -8,16 +8,22 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # The connection options every ODA module takes (module_utils/oda_module.py
-    # holds the matching argument spec).  Set them once for a whole play with
-    # module_defaults and the action group oscar.cluster.oda.
+    # What every ODA module shares: its author, check mode, and the connection
+    # options (module_utils/oda_module.py holds the matching argument spec).
+    # Set the options once for a whole play with module_defaults and the
+    # action group oscar.cluster.oda.
     DOCUMENTATION = r"""
+author:
+  - oscar.cluster developers (!UNKNOWN)
 attributes:
   action_group:
     description: Use C(group/oscar.cluster.oda) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - oscar.cluster.oda
+  check_mode:
+    description: Reports what would change and writes nothing (the same transaction, rolled back).
+    support: full
 options:
   database:
     description:

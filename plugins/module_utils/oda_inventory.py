@@ -36,10 +36,10 @@ def read_snapshot(url, password=None, timeout=30):
     try:
         with oda.db.transaction(write=False):
             return {
-                "nodes": oda.list_nodes(),
-                "groups": [group["name"] for group in oda.list_groups()],
-                "networks": oda.list_networks(),
-                "variables": oda.all_variables(),
+                "nodes": oda.nodes.list(),
+                "groups": [group["name"] for group in oda.groups.list()],
+                "networks": oda.networks.list(),
+                "variables": oda.variables.all(),
             }
     finally:
         oda.close()

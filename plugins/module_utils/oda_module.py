@@ -2,22 +2,20 @@
 # Copyright: oscar.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""What every ODA module shares: connection options, opening ODA, results, diffs and errors.
+"""What every ODA module shares: connection options, opening ODA, check mode, results, diffs and errors.
 
-A module stays thin: it declares its own options, calls the ODA API (which
-does the lookup, the comparison and check mode itself), and hands the
-answer to ``result`` or ``removal``.  Its ``main()`` is the only place that
-fails, with ``module.fail_json(**failure(error))``.
+A module stays thin: it declares its documentation and its own options,
+and a function that calls the ODA stores (which do the lookup and the
+comparison themselves) and turns their ``(changed, before, after)`` into
+its answer; ``run_module`` does the rest, the same for every module:
+
+    def act(module, oda):
+        return present_or_absent(module, oda.groups, "group", module.params["name"])
 
     def main():
-        module = AnsibleModule(argument_spec=argument_spec(OPTIONS), supports_check_mode=True)
-        try:
-            with connect(module) as oda:
-                outcome = oda.ensure_group(name, check_mode=module.check_mode)
-            answer = result(module, "group", name, outcome)
-        except OdaError as error:
-            module.fail_json(**failure(error))
-        module.exit_json(**answer)
+        run_module(OPTIONS, act)
+
+``run_module`` is the one place where ODA errors become failures.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -29,7 +27,7 @@ import copy
 import os
 import re
 
-from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from . import nodeset
 from . import oda_validate as validate
@@ -42,7 +40,7 @@ from .oda_db import (
     parse_url,
     resolve,
 )
-from .oda_errors import OdaValidationError
+from .oda_errors import OdaError, OdaValidationError
 
 # The connection options of every ODA module, as documented in the
 # oscar.cluster.oda doc fragment.  Ansible applies the default and the
@@ -134,7 +132,7 @@ def _diff(module, what, before, after):
 
 
 def result(module, kind, name, outcome):
-    """exit_json arguments for an ensure_* or set_* answer, (changed, before, after).
+    """exit_json arguments for a store's write, (changed, before, after).
 
     They are changed, the object after the call under the key kind, and the diff.
     """
@@ -144,14 +142,40 @@ def result(module, kind, name, outcome):
     return answer
 
 
-def removal(module, oda, kind, name, *, lookup, remove):
-    """exit_json arguments for state=absent: read the object, remove it, in one transaction."""
-    with atomic(oda, module.check_mode):
-        before = lookup(name)
-        changed = remove(name)
-    answer = {"changed": changed, kind: None}
-    answer.update(_diff(module, "%s %s" % (kind, name), before, None))
-    return answer
+def present_or_absent(module, store, kind, name, *args, stored_name=False, **values):
+    """exit_json arguments for one object: store.ensure(name, *args, **values), or store.remove(name)
+    when the module's state is absent.
+
+    stored_name: the diff names the object as stored (a node's name in lower case).
+    """
+    if module.params["state"] == "absent":
+        return result(module, kind, name, store.remove(name))
+    outcome = store.ensure(name, *args, **values)
+    return result(module, kind, outcome[2]["name"] if stored_name else name, outcome)
+
+
+def run_module(options, act, *, read_only=False, check=None, **module_args):
+    """The whole main() of an ODA module.
+
+    Builds the AnsibleModule from options (plus the connection options),
+    runs check(params) if given before opening ODA, then act(module, oda)
+    inside one transaction, rolled back in check mode (read_only: no
+    transaction and no database created), and exits with act's answer; an
+    ODA error from any of them fails the module with its message.
+    """
+    module = AnsibleModule(argument_spec=argument_spec(options), supports_check_mode=True, **module_args)
+    try:
+        if check is not None:
+            check(module.params)
+        with connect(module, read_only=read_only) as oda:
+            if read_only:
+                answer = act(module, oda)
+            else:
+                with atomic(oda, module.check_mode):
+                    answer = act(module, oda)
+    except OdaError as error:
+        module.fail_json(**failure(error))
+    module.exit_json(**answer)
 
 
 def many_diff(module, kind, before, after):
@@ -191,7 +215,7 @@ def node_names(oda, value, option):
     A node set comes back in natural order, a list in its own order.
     """
     if isinstance(value, str):
-        return oda.expand_nodes(value)
+        return oda.nodes.expand(value)
     if isinstance(value, list):
         return [validate.hostname(name) for name in value]
     raise OdaValidationError(

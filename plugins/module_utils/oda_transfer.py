@@ -23,7 +23,7 @@ export / import
     The cluster definition as plain data for YAML: clusters, networks,
     groups, images, packages with their relations and configuration, nodes
     with NICs, groups and package statuses, and everyone's variables.
-    Import goes through the ``Oda`` API (``ensure_*``, ``set_*``) inside one
+    Import goes through the ``Oda`` API (each store's ``ensure`` and ``set``) inside one
     transaction, so it validates exactly as every other writer does, is
     idempotent, and reports what it created and changed.  A list or mapping
     given in the file is exact (a node's groups, NICs, package statuses,
@@ -40,28 +40,13 @@ import json
 
 from . import nodeset
 from . import oda_validate as validate
-from .oda import (
-    NODE_STATES,
-    NUMBERS,
-    PACKAGE_RELATIONS,
-    PACKAGE_STATUSES,
-    PACKAGE_WANTED,
-    STEP_STATUSES,
-    check_network,
-)
-from .oda_errors import (
-    OdaConflictError,
-    OdaNotFoundError,
-    OdaSchemaError,
-    OdaValidationError,
-)
-from .oda_schema import (
-    DEFAULT_CLUSTER,
-    DEFAULT_GROUPS,
-    SCHEMA_VERSION,
-    TABLES,
-    current_version,
-)
+from .oda_errors import OdaConflictError, OdaNotFoundError, OdaSchemaError, OdaValidationError
+from .oda_networks import check_network
+from .oda_nodes import NODE_STATES
+from .oda_packages import PACKAGE_RELATIONS, PACKAGE_STATUSES, PACKAGE_WANTED
+from .oda_schema import DEFAULT_CLUSTER, DEFAULT_GROUPS, SCHEMA_VERSION, TABLES, current_version
+from .oda_steps import STEP_STATUSES
+from .oda_store import NUMBERS
 
 DUMP_FORMAT = "oscar-oda-dump"
 # 2: with a trailer of row counts.  Dumps without one (version 1) are refused.
@@ -498,17 +483,17 @@ def _compact(entry):
 def export_data(oda):
     """The cluster definition as plain data, in one read: what ``oda export`` writes as YAML."""
     with oda.db.transaction(write=False):
-        variables = oda.all_variables()
+        variables = oda.variables.all()
         statuses = {"node": {}, "image": {}}
-        for status in oda.list_package_statuses():
+        for status in oda.packages.list_statuses():
             kind = "node" if status["node"] is not None else "image"
             statuses[kind].setdefault(status[kind], {})[status["package"]] = status["status"]
         clusters = [
             _compact(dict(cluster, variables=variables["cluster"].get(cluster["name"])))
-            for cluster in oda.list_clusters()
+            for cluster in oda.clusters.list()
         ]
         networks = []
-        for network in oda.list_networks():
+        for network in oda.networks.list():
             entry = dict(network)
             if entry.get("cluster") == DEFAULT_CLUSTER:
                 del entry["cluster"]
@@ -521,7 +506,7 @@ def export_data(oda):
                     "variables": variables["group"].get(group["name"]),
                 }
             )
-            for group in oda.list_groups()
+            for group in oda.groups.list()
         ]
         images = [
             _compact(
@@ -533,16 +518,16 @@ def export_data(oda):
                     "packages": statuses["image"].get(image["name"]),
                 }
             )
-            for image in oda.list_images()
+            for image in oda.images.list()
         ]
         packages = []
-        for package in oda.list_packages():
-            entry = dict(package, config=oda.get_config(package["name"]))
+        for package in oda.packages.list():
+            entry = dict(package, config=oda.config.get(package["name"]))
             for kind in ("provides", "requires", "conflicts"):
                 if not entry.get(kind):
                     entry.pop(kind, None)
             packages.append(_compact(entry))
-        nodes = [_export_node(node, statuses, variables) for node in oda.list_nodes()]
+        nodes = [_export_node(node, statuses, variables) for node in oda.nodes.list()]
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -695,7 +680,7 @@ class _Report:
 def _set_variables(oda, scope, entry):
     if "variables" not in entry:
         return False
-    return oda.set_variables(scope, entry["name"], entry["variables"], replace=True)[0]
+    return oda.variables.set(scope, entry["name"], entry["variables"], replace=True)[0]
 
 
 def _set_statuses(oda, kind, entry):
@@ -705,14 +690,14 @@ def _set_statuses(oda, kind, entry):
     name = entry["name"]
     wanted = entry["packages"]
     # This node's or image's statuses alone: reading everyone's for each entry made imports quadratic.
-    current = oda.package_statuses_of(**{kind: name})
+    current = oda.packages.statuses_of(**{kind: name})
     changed = False
     # Forget and unwant first, so that swapping two conflicting packages
     # never has both wanted half-way.
     steps = [(package, None) for package in sorted(set(current) - set(wanted), key=str)]
     steps += sorted(wanted.items(), key=lambda item: (item[1] in PACKAGE_WANTED, str(item[0])))
     for package, status in steps:
-        result = oda.set_package_status(package, status, **{kind: name})
+        result = oda.packages.set_status(package, status, **{kind: name})
         changed = result[0] or changed
     return changed
 
@@ -721,12 +706,12 @@ def _set_config(oda, entry):
     if "config" not in entry:
         return False
     name = entry["name"]
-    current = oda.get_config(name)
+    current = oda.config.get(name)
     changed = False
     for key in sorted(set(current) - set(entry["config"]), key=str):
-        changed = oda.set_config(name, key, None)[0] or changed
+        changed = oda.config.set(name, key, None)[0] or changed
     for key, value in sorted(entry["config"].items(), key=lambda item: str(item[0])):
-        changed = oda.set_config(name, key, value)[0] or changed
+        changed = oda.config.set(name, key, value)[0] or changed
     return changed
 
 
@@ -734,29 +719,21 @@ def _import_entry(oda, section, entry):
     """Write one entry through the API; returns (changed, before)."""
     given = dict((key, value) for key, value in entry.items() if key not in ("name", *_MAPPINGS))
     name = entry["name"]
-    if section == "clusters":
-        changed, before, _after = oda.ensure_cluster(name, **given)
-        changed = _set_variables(oda, "cluster", entry) or changed
-    elif section == "networks":
+    args = ()
+    if section == "networks":
         if "cidr" not in given:
             raise OdaValidationError("network '%s' needs a cidr" % name)
-        cidr = given.pop("cidr")
+        args = (given.pop("cidr"),)
+    if section in ("networks", "nodes"):
         given.setdefault("cluster", DEFAULT_CLUSTER)
-        changed, before, _after = oda.ensure_network(name, cidr, **given)
-    elif section == "groups":
-        changed, before, _after = oda.ensure_group(name, **given)
-        changed = _set_variables(oda, "group", entry) or changed
-    elif section == "packages":
-        changed, before, _after = oda.ensure_package(name, **given)
+    # Each section is the name of its store.
+    changed, before, _after = getattr(oda, section).ensure(name, *args, **given)
+    if section in ("images", "nodes"):
+        changed = _set_statuses(oda, _KIND[section], entry) or changed
+    if section in ("clusters", "groups", "nodes"):
+        changed = _set_variables(oda, _KIND[section], entry) or changed
+    if section == "packages":
         changed = _set_config(oda, entry) or changed
-    elif section == "images":
-        changed, before, _after = oda.ensure_image(name, **given)
-        changed = _set_statuses(oda, "image", entry) or changed
-    else:
-        given.setdefault("cluster", DEFAULT_CLUSTER)
-        changed, before, _after = oda.ensure_node(name, **given)
-        changed = _set_statuses(oda, "node", entry) or changed
-        changed = _set_variables(oda, "node", entry) or changed
     return changed, before
 
 

@@ -22,14 +22,9 @@ description:
   - Nodes that exist already are updated; they join the group and keep their other NICs and groups.
   - One transaction; when any node is refused (a duplicate MAC or address, an unknown image or
     group), none is written.
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows every node that changes, before and after the task.
     support: full
@@ -156,20 +151,15 @@ changed_nodes:
   sample: [node001, node002]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_macs import macs_for_nodes, read_mac_file
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
-    argument_spec,
-    atomic,
-    connect,
-    failure,
     many_diff,
     names_from_pattern,
     node_names,
+    run_module,
 )
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_nodes import changed_nodes
 
 OPTIONS = {
     "names": {"type": "raw"},
@@ -193,43 +183,36 @@ def client_names(oda, params):
     return node_names(oda, params["names"], "names")
 
 
-def run(module):
-    """The module's answer; ODA errors go up to main()."""
+def act(module, oda):
     params = module.params
-    with connect(module) as oda, atomic(oda, module.check_mode):
-        names = client_names(oda, params)
-        macs = params["macs"]
-        if params["mac_file"] is not None:
-            macs = macs_for_nodes(read_mac_file(params["mac_file"]), names)
-        before = {node["name"]: node for node in oda.list_nodes()}
-        changed, changed_names = oda.define_clients(
-            names,
-            params["network"],
-            params["start_ip"],
-            image=params["image"],
-            group=params["group"],
-            macs=macs,
-            nic=params["nic"],
-        )
-        after = {node["name"]: node for node in oda.list_nodes()}
-    answer = {"changed": changed, "nodes": [after[name] for name in names], "changed_nodes": changed_names}
+    names = client_names(oda, params)
+    macs = params["macs"]
+    if params["mac_file"] is not None:
+        macs = macs_for_nodes(read_mac_file(params["mac_file"]), names)
+    outcome = oda.nodes.define_clients(
+        names,
+        params["network"],
+        params["start_ip"],
+        image=params["image"],
+        group=params["group"],
+        macs=macs,
+        nic=params["nic"],
+    )
+    changed, changed_names = changed_nodes(outcome)
+    _changed, before, after = outcome
+    answer = {"changed": changed, "nodes": list(after.values()), "changed_nodes": changed_names}
     answer.update(many_diff(module, "nodes %s" % nodeset.fold(names), before, after))
     return answer
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(OPTIONS),
+    run_module(
+        OPTIONS,
+        act,
         mutually_exclusive=[("names", "pattern"), ("macs", "mac_file")],
         required_one_of=[("names", "pattern")],
         required_together=[("pattern", "count")],
-        supports_check_mode=True,
     )
-    try:
-        answer = run(module)
-    except OdaError as error:
-        module.fail_json(**failure(error))
-    module.exit_json(**answer)
 
 
 if __name__ == "__main__":

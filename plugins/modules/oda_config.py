@@ -17,14 +17,9 @@ description:
     OSCAR's "Configure Selected OSCAR Packages" step did.
   - Values keep their type; numbers, booleans, lists and dicts come back as they went in.
   - The package must be registered first, with M(oscar.cluster.oda_package).
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the package's configuration before and after the task.
     support: full
@@ -91,16 +86,7 @@ config:
         nodes: node[001-064]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
-    argument_spec,
-    atomic,
-    connect,
-    failure,
-    result,
-)
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import result, run_module
 
 OPTIONS = {
     "package": {"type": "str", "required": True},
@@ -119,33 +105,24 @@ def wanted_values(params):
     return given
 
 
-def run(module):
-    """The module's answer; ODA errors go up to main()."""
-    params = module.params
-    package = params["package"]
-    with connect(module) as oda, atomic(oda, module.check_mode):
-        before = oda.get_config(package)
-        changed = False
-        for key, value in sorted(wanted_values(params).items()):
-            changed |= oda.set_config(package, key, value)[0]
-        after = oda.get_config(package)
-    return result(module, "config", package, (changed, before, after))
+def act(module, oda):
+    package = module.params["package"]
+    before = oda.config.get(package)
+    changed = False
+    for key, value in sorted(wanted_values(module.params).items()):
+        changed |= oda.config.set(package, key, value)[0]
+    return result(module, "config", package, (changed, before, oda.config.get(package)))
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(OPTIONS),
+    run_module(
+        OPTIONS,
+        act,
         mutually_exclusive=[("key", "values")],
         required_one_of=[("key", "values")],
         required_if=[("state", "present", ["value", "values"], True)],
         required_by={"value": "key"},
-        supports_check_mode=True,
     )
-    try:
-        answer = run(module)
-    except OdaError as error:
-        module.fail_json(**failure(error))
-    module.exit_json(**answer)
 
 
 if __name__ == "__main__":

@@ -17,14 +17,9 @@ description:
   - Groups become inventory groups; every new cluster has V(oscar_server) (the head node) and
     V(oscar_clients) (the compute nodes).
   - Nodes join groups through M(oscar.cluster.oda_node) and M(oscar.cluster.oda_clients).
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the group before and after the task.
     support: full
@@ -77,16 +72,7 @@ group:
       sample: [node001, node002]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
-    argument_spec,
-    connect,
-    failure,
-    removal,
-    result,
-)
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import present_or_absent, run_module
 
 OPTIONS = {
     "name": {"type": "str", "required": True},
@@ -95,24 +81,13 @@ OPTIONS = {
 }
 
 
-def run(module):
-    """The module's answer; ODA errors go up to main()."""
+def act(module, oda):
     params = module.params
-    name = params["name"]
-    with connect(module) as oda:
-        if params["state"] == "absent":
-            return removal(module, oda, "group", name, lookup=oda.get_group, remove=oda.remove_group)
-        outcome = oda.ensure_group(name, description=params["description"], check_mode=module.check_mode)
-    return result(module, "group", name, outcome)
+    return present_or_absent(module, oda.groups, "group", params["name"], description=params["description"])
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(OPTIONS), supports_check_mode=True)
-    try:
-        answer = run(module)
-    except OdaError as error:
-        module.fail_json(**failure(error))
-    module.exit_json(**answer)
+    run_module(OPTIONS, act)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,9 @@ description:
   - Create, update or remove a node image in ODA, the cluster database; the image compute nodes
     are installed from or boot.
   - This records the image; building it is the work of the image roles.
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the image before and after the task.
     support: full
@@ -88,16 +83,7 @@ image:
       sample: defined
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
-    argument_spec,
-    connect,
-    failure,
-    removal,
-    result,
-)
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import present_or_absent, run_module
 
 OPTIONS = {
     "name": {"type": "str", "required": True},
@@ -108,30 +94,14 @@ OPTIONS = {
 }
 
 
-def run(module):
-    """The module's answer; ODA errors go up to main()."""
+def act(module, oda):
     params = module.params
-    name = params["name"]
-    with connect(module) as oda:
-        if params["state"] == "absent":
-            return removal(module, oda, "image", name, lookup=oda.get_image, remove=oda.remove_image)
-        outcome = oda.ensure_image(
-            name,
-            distro=params["distro"],
-            arch=params["arch"],
-            path=params["path"],
-            check_mode=module.check_mode,
-        )
-    return result(module, "image", name, outcome)
+    values = {key: params[key] for key in ("distro", "arch", "path")}
+    return present_or_absent(module, oda.images, "image", params["name"], **values)
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(OPTIONS), supports_check_mode=True)
-    try:
-        answer = run(module)
-    except OdaError as error:
-        module.fail_json(**failure(error))
-    module.exit_json(**answer)
+    run_module(OPTIONS, act)
 
 
 if __name__ == "__main__":

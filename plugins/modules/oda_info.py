@@ -18,8 +18,6 @@ description:
     configuration, the wizard's steps, or clusters.
   - Never writes; an SQLite file that does not exist yet answers as an empty database and is not
     created.
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
@@ -183,10 +181,8 @@ clusters:
       sample: the default cluster
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError, OdaValidationError
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import argument_spec, connect, failure
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import run_module
 
 OPTIONS = {
     "query": {
@@ -235,29 +231,21 @@ def answer(oda, params):
     """The value of the query's key."""
     query = params["query"]
     if query == "nodes":
-        return oda.list_nodes(node_set(params))
+        return oda.nodes.list(node_set(params))
     if query == "node":
-        return oda.get_node(params["name"])
+        return oda.nodes.get(params["name"])
     if query == "package_statuses":
-        return oda.list_package_statuses(
+        return oda.packages.list_statuses(
             package=params["package"], nodes=params["nodes"], image=params["image"]
         )
     if query == "config":
-        return oda.get_config(params["package"], params["key"])
-    listings = {
-        "groups": oda.list_groups,
-        "networks": oda.list_networks,
-        "images": oda.list_images,
-        "packages": oda.list_packages,
-        "steps": oda.list_steps,
-        "clusters": oda.list_clusters,
-    }
-    return listings[query]()
+        return oda.config.get(params["package"], params["key"])
+    # The other queries are listings, each named after its store.
+    return getattr(oda, query).list()
 
 
-def run(module):
-    """The module's answer; ODA errors go up to main()."""
-    params = module.params
+def check(params):
+    """Refuse a filter the query does not read, and a query without the name it needs."""
     query = params["query"]
     unused = [
         option
@@ -271,17 +259,15 @@ def run(module):
         raise OdaValidationError("query 'node' needs the name of the node")
     if query == "config" and params["package"] is None:
         raise OdaValidationError("query 'config' needs the name of the package")
-    with connect(module, read_only=True) as oda:
-        return {"changed": False, query: answer(oda, params)}
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(OPTIONS), supports_check_mode=True)
-    try:
-        result = run(module)
-    except OdaError as error:
-        module.fail_json(**failure(error))
-    module.exit_json(**result)
+    run_module(
+        OPTIONS,
+        lambda module, oda: {"changed": False, module.params["query"]: answer(oda, module.params)},
+        read_only=True,
+        check=check,
+    )
 
 
 if __name__ == "__main__":

@@ -16,14 +16,9 @@ description:
   - Create, update or remove a network in ODA, the cluster database.
   - Nodes' NICs take their addresses on these networks; the DHCP range and the domain serve the
     roles that set up DHCP and DNS.
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the network before and after the task.
     support: full
@@ -126,16 +121,7 @@ network:
       sample: oscar
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
-    argument_spec,
-    connect,
-    failure,
-    removal,
-    result,
-)
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import present_or_absent, run_module
 
 OPTIONS = {
     "name": {"type": "str", "required": True},
@@ -150,38 +136,14 @@ OPTIONS = {
 }
 
 
-def run(module):
-    """The module's answer; ODA errors go up to main()."""
+def act(module, oda):
     params = module.params
-    name = params["name"]
-    with connect(module) as oda:
-        if params["state"] == "absent":
-            return removal(module, oda, "network", name, lookup=oda.get_network, remove=oda.remove_network)
-        outcome = oda.ensure_network(
-            name,
-            params["cidr"],
-            gateway=params["gateway"],
-            domain=params["domain"],
-            dhcp_start=params["dhcp_start"],
-            dhcp_end=params["dhcp_end"],
-            mtu=params["mtu"],
-            cluster=params["cluster"],
-            check_mode=module.check_mode,
-        )
-    return result(module, "network", name, outcome)
+    values = {key: params[key] for key in ("gateway", "domain", "dhcp_start", "dhcp_end", "mtu", "cluster")}
+    return present_or_absent(module, oda.networks, "network", params["name"], params["cidr"], **values)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(OPTIONS),
-        required_if=[("state", "present", ["cidr"])],
-        supports_check_mode=True,
-    )
-    try:
-        answer = run(module)
-    except OdaError as error:
-        module.fail_json(**failure(error))
-    module.exit_json(**answer)
+    run_module(OPTIONS, act, required_if=[("state", "present", ["cidr"])])
 
 
 if __name__ == "__main__":

@@ -18,14 +18,9 @@ description:
   - An option left out keeps the stored value, so a task that does not mention an attribute never
     changes it.
   - To define many compute nodes in one task, use M(oscar.cluster.oda_clients).
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the node, with its NICs and groups, before and after the task.
     support: full
@@ -213,17 +208,8 @@ node:
           sample: private
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import NODE_STATES
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
-    argument_spec,
-    connect,
-    failure,
-    removal,
-    result,
-)
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import present_or_absent, run_module
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_nodes import NODE_STATES
 
 OPTIONS = {
     "name": {"type": "str", "required": True},
@@ -249,40 +235,31 @@ OPTIONS = {
     "cluster": {"type": "str", "default": "oscar"},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
 }
+# The options that are columns of the node, under the same name in Nodes.ensure.
+_SAME_NAME = (
+    "hostname",
+    "image",
+    "groups",
+    "nics",
+    "cluster",
+    "excluded",
+    "domain",
+    "cpus",
+    "memory_mb",
+    "arch",
+)
 
 
-def run(module):
-    """The module's answer; ODA errors go up to main()."""
+def act(module, oda):
     params = module.params
-    name = params["name"]
-    with connect(module) as oda:
-        if params["state"] == "absent":
-            return removal(module, oda, "node", name, lookup=oda.get_node, remove=oda.remove_node)
-        outcome = oda.ensure_node(
-            name,
-            hostname=params["hostname"],
-            image=params["image"],
-            groups=params["groups"],
-            state=params["node_state"],
-            nics=params["nics"],
-            cluster=params["cluster"],
-            excluded=params["excluded"],
-            domain=params["domain"],
-            cpus=params["cpus"],
-            memory_mb=params["memory_mb"],
-            arch=params["arch"],
-            check_mode=module.check_mode,
-        )
-    return result(module, "node", outcome[2]["name"], outcome)
+    values = {key: params[key] for key in _SAME_NAME}
+    return present_or_absent(
+        module, oda.nodes, "node", params["name"], state=params["node_state"], stored_name=True, **values
+    )
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(OPTIONS), supports_check_mode=True)
-    try:
-        answer = run(module)
-    except OdaError as error:
-        module.fail_json(**failure(error))
-    module.exit_json(**answer)
+    run_module(OPTIONS, act)
 
 
 if __name__ == "__main__":

@@ -21,14 +21,9 @@ description:
     provides) cannot both be wanted (V(should_be_installed) or V(installed)) on one node or image;
     such a write is refused, naming both packages and the node or image.
   - Configuration values of a package are set with M(oscar.cluster.oda_config).
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the package, with its statuses, before and after the task.
     support: full
@@ -167,18 +162,9 @@ statuses:
       sample: should_be_installed
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import PACKAGE_STATUSES
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError, OdaValidationError
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
-    argument_spec,
-    atomic,
-    connect,
-    failure,
-    node_names,
-    result,
-)
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaValidationError
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import node_names, result, run_module
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_packages import PACKAGE_STATUSES
 
 OPTIONS = {
     "name": {"type": "str", "required": True},
@@ -196,11 +182,11 @@ OPTIONS = {
 
 def _statuses(oda, name):
     """The package's statuses without the package name, or [] when it is not registered."""
-    if oda.get_package(name) is None:
+    if oda.packages.get(name) is None:
         return []
     return [
         {"node": row["node"], "image": row["image"], "status": row["status"]}
-        for row in oda.list_package_statuses(package=name)
+        for row in oda.packages.list_statuses(package=name)
     ]
 
 
@@ -217,10 +203,8 @@ def _shown(package, statuses):
     return shown
 
 
-def run(module):
-    """The module's answer; ODA errors go up to main()."""
-    params = module.params
-    name = params["name"]
+def check(params):
+    """Refuse a status without targets, targets without a status, and a status on a removed package."""
     targets = params["nodes"] is not None or params["images"] is not None
     if params["status"] is not None and not targets:
         raise OdaValidationError("status '%s' needs nodes or images to apply to" % params["status"])
@@ -228,27 +212,23 @@ def run(module):
         raise OdaValidationError("nodes and images need a status to give them")
     if params["status"] is not None and params["state"] == "absent":
         raise OdaValidationError("status needs state=present: a removed package has no status")
-    with connect(module) as oda, atomic(oda, module.check_mode):
-        before = oda.get_package(name)
-        statuses_before = _statuses(oda, name)
-        if params["state"] == "absent":
-            changed = oda.remove_package(name)
-        else:
-            changed = oda.ensure_package(
-                name,
-                version=params["version"],
-                summary=params["summary"],
-                provides=params["provides"],
-                requires=params["requires"],
-                conflicts=params["conflicts"],
-            )[0]
-            nodes = [] if params["nodes"] is None else node_names(oda, params["nodes"], "nodes")
-            for node in nodes:
-                changed |= oda.set_package_status(name, params["status"], node=node)[0]
-            for image in params["images"] or []:
-                changed |= oda.set_package_status(name, params["status"], image=image)[0]
-        after = oda.get_package(name)
-        statuses_after = _statuses(oda, name)
+
+
+def act(module, oda):
+    params = module.params
+    name = params["name"]
+    statuses_before = _statuses(oda, name)
+    if params["state"] == "absent":
+        changed, before, after = oda.packages.remove(name)
+    else:
+        values = {key: params[key] for key in ("version", "summary", "provides", "requires", "conflicts")}
+        changed, before, after = oda.packages.ensure(name, **values)
+        nodes = [] if params["nodes"] is None else node_names(oda, params["nodes"], "nodes")
+        for node in nodes:
+            changed |= oda.packages.set_status(name, params["status"], node=node)[0]
+        for image in params["images"] or []:
+            changed |= oda.packages.set_status(name, params["status"], image=image)[0]
+    statuses_after = _statuses(oda, name)
     answer = result(
         module, "package", name, (changed, _shown(before, statuses_before), _shown(after, statuses_after))
     )
@@ -258,12 +238,7 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(OPTIONS), supports_check_mode=True)
-    try:
-        answer = run(module)
-    except OdaError as error:
-        module.fail_json(**failure(error))
-    module.exit_json(**answer)
+    run_module(OPTIONS, act, check=check)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,9 @@ description:
   - Record how far the cluster's set-up has gone, one wizard step at a time, in ODA, the cluster
     database; C(site.yml) marks each step as it runs, so the next run knows what is done.
   - The step's time stamp moves only when its status changes.
-author:
-  - oscar.cluster developers (!UNKNOWN)
 extends_documentation_fragment:
   - oscar.cluster.oda
 attributes:
-  check_mode:
-    description: Reports what would change and writes nothing (the same transaction, rolled back).
-    support: full
   diff_mode:
     description: Shows the step before and after the task.
     support: full
@@ -67,16 +62,8 @@ step:
       sample: "2025-01-31T12:00:00Z"
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.oscar.cluster.plugins.module_utils.oda import STEP_STATUSES
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import OdaError
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
-    argument_spec,
-    connect,
-    failure,
-    result,
-)
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import result, run_module
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_steps import STEP_STATUSES
 
 OPTIONS = {
     "name": {"type": "str", "required": True},
@@ -84,21 +71,13 @@ OPTIONS = {
 }
 
 
-def run(module):
-    """The module's answer; ODA errors go up to main()."""
+def act(module, oda):
     params = module.params
-    with connect(module) as oda:
-        outcome = oda.set_step(params["name"], params["status"], check_mode=module.check_mode)
-    return result(module, "step", params["name"], outcome)
+    return result(module, "step", params["name"], oda.steps.set(params["name"], params["status"]))
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(OPTIONS), supports_check_mode=True)
-    try:
-        answer = run(module)
-    except OdaError as error:
-        module.fail_json(**failure(error))
-    module.exit_json(**answer)
+    run_module(OPTIONS, act)
 
 
 if __name__ == "__main__":

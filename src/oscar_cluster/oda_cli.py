@@ -16,7 +16,7 @@ import tempfile
 
 from oscar_cluster.module_utils import nodeset
 from oscar_cluster.module_utils import oda_transfer as transfer
-from oscar_cluster.module_utils.oda import NODE_STATES, Oda
+from oscar_cluster.module_utils.oda import Oda
 from oscar_cluster.module_utils.oda_db import DEFAULT_URL, PASSWORD_ENV, URL_ENV, resolve
 from oscar_cluster.module_utils.oda_errors import (
     OdaConflictError,
@@ -29,6 +29,7 @@ from oscar_cluster.module_utils.oda_macs import (
     parse_mac_lines,
     read_mac_file,
 )
+from oscar_cluster.module_utils.oda_nodes import NODE_STATES, changed_nodes
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -355,11 +356,11 @@ def cmd_import(oda, args):
 
 
 def cmd_nodes(oda, args):
-    _listing(args, NODE_COLUMNS, oda.list_nodes(args.nodeset))
+    _listing(args, NODE_COLUMNS, oda.nodes.list(args.nodeset))
 
 
 def cmd_group_nodes(oda, args):
-    members = oda.group_members(args.group)
+    members = oda.groups.members(args.group)
     if _format(args) == "table":
         for name in members:
             _say(name)
@@ -376,7 +377,7 @@ def _mac_rows(oda, pattern):
             "ip": nic["ip"],
             "network": nic["network"],
         }
-        for node in oda.list_nodes(pattern)
+        for node in oda.nodes.list(pattern)
         for nic in node["nics"]
     ]
 
@@ -412,7 +413,7 @@ def _import_macs(oda, args):
     nic = args.nic or "eth0"
     skipped = []
     if args.nodes is not None:
-        names = oda.expand_nodes(args.nodes)
+        names = oda.nodes.expand(args.nodes)
         macs = dict((name, mac) for name, mac in zip(names, macs_for_nodes(entries, names)) if mac)  # noqa: B905
         skipped = [name for name in names if name not in macs]
     else:
@@ -426,7 +427,7 @@ def _import_macs(oda, args):
     if not macs:
         wanted = " for %s" % nodeset.fold(skipped) if skipped else ""
         raise CommandError("%s holds no MAC address%s" % (source, wanted))
-    changed, names = oda.assign_macs(macs, nic=nic, check_mode=args.check)
+    changed, names = changed_nodes(oda.nodes.assign_macs(macs, nic=nic, check_mode=args.check))
     if changed:
         lines = ["%s MAC of %s on %s" % (_verb(args, "changed"), nic, nodeset.fold(names))]
     else:
@@ -438,31 +439,31 @@ def _import_macs(oda, args):
 
 
 def cmd_images(oda, args):
-    _listing(args, IMAGE_COLUMNS, oda.list_images())
+    _listing(args, IMAGE_COLUMNS, oda.images.list())
 
 
 def cmd_networks(oda, args):
-    _listing(args, NETWORK_COLUMNS, oda.list_networks())
+    _listing(args, NETWORK_COLUMNS, oda.networks.list())
 
 
 def cmd_groups(oda, args):
-    _listing(args, GROUP_COLUMNS, oda.list_groups())
+    _listing(args, GROUP_COLUMNS, oda.groups.list())
 
 
 def cmd_clusters(oda, args):
-    _listing(args, CLUSTER_COLUMNS, oda.list_clusters())
+    _listing(args, CLUSTER_COLUMNS, oda.clusters.list())
 
 
 def cmd_packages(oda, args):
-    _listing(args, PACKAGE_COLUMNS, oda.list_packages())
+    _listing(args, PACKAGE_COLUMNS, oda.packages.list())
 
 
 def cmd_node_packages(oda, args):
-    if not oda.list_nodes(args.nodeset):
+    if not oda.nodes.list(args.nodeset):
         raise OdaNotFoundError("no stored node matches '%s'" % args.nodeset)
     rows = [
         {"node": row["node"], "package": row["package"], "status": row["status"]}
-        for row in oda.list_package_statuses(nodes=args.nodeset)
+        for row in oda.packages.list_statuses(nodes=args.nodeset)
     ]
     rows.sort(key=lambda row: (nodeset.natural_key(row["node"]), nodeset.natural_key(row["package"])))
     _listing(args, _status_columns("node"), rows)
@@ -471,13 +472,13 @@ def cmd_node_packages(oda, args):
 def cmd_image_packages(oda, args):
     rows = [
         {"image": row["image"], "package": row["package"], "status": row["status"]}
-        for row in oda.list_package_statuses(image=args.image)
+        for row in oda.packages.list_statuses(image=args.image)
     ]
     _listing(args, _status_columns("image"), rows)
 
 
 def cmd_steps(oda, args):
-    _listing(args, STEP_COLUMNS, oda.list_steps())
+    _listing(args, STEP_COLUMNS, oda.steps.list())
 
 
 # --- verbs: nodes --------------------------------------------------------------
@@ -494,9 +495,9 @@ def cmd_node_add(oda, args):
         if not entries:
             # Most likely the wrong file: say so rather than define nodes without MACs.
             raise CommandError("%s holds no MAC address" % _source_name(args.macs_file))
-        pattern = oda.expand_nodes(args.nodeset)
+        pattern = oda.nodes.expand(args.nodeset)
         macs = macs_for_nodes(entries, pattern)
-    changed, names = oda.define_clients(
+    outcome = oda.nodes.define_clients(
         pattern,
         args.network,
         args.start_ip,
@@ -506,6 +507,7 @@ def cmd_node_add(oda, args):
         nic=args.nic,
         check_mode=args.check,
     )
+    changed, names = changed_nodes(outcome)
     if changed:
         line = "%s %d nodes: %s" % (_verb(args, "defined"), len(names), nodeset.fold(names))
     else:
@@ -531,7 +533,7 @@ def usage_node_modify(args):
 
 def cmd_node_modify(oda, args):
     added, removed = _group_changes(args.group)
-    changed, names = oda.update_nodes(
+    outcome = oda.nodes.update(
         args.nodeset,
         image=args.image,
         state=args.state,
@@ -540,6 +542,7 @@ def cmd_node_modify(oda, args):
         remove_groups=removed,
         check_mode=args.check,
     )
+    changed, names = changed_nodes(outcome)
     if changed:
         line = "%s %d nodes: %s" % (_verb(args, "changed"), len(names), nodeset.fold(names))
     else:
@@ -548,7 +551,7 @@ def cmd_node_modify(oda, args):
 
 
 def cmd_node_remove(oda, args):
-    removing = oda.remove_nodes(args.nodeset, check_mode=not args.yes or args.check)
+    removing = list(oda.nodes.remove_many(args.nodeset, check_mode=not args.yes or args.check)[1])
     if not removing:
         _report(args, ["nothing to remove: no stored node matches %s" % args.nodeset], {"removed": []})
         return EXIT_OK
@@ -586,11 +589,11 @@ def _network_options(args):
 
 def cmd_network_add(oda, args):
     with oda.db.transaction(dry_run=args.check):
-        if oda.get_network(args.name) is not None:
+        if oda.networks.get(args.name) is not None:
             raise OdaConflictError(
                 "network '%s' exists already; change it with 'oda network modify'" % args.name
             )
-        _changed, _before, after = oda.ensure_network(
+        _changed, _before, after = oda.networks.ensure(
             args.name, args.cidr, cluster=args.cluster, **_network_options(args)
         )
     line = "%s network %s: %s" % (_verb(args, "created"), args.name, after["cidr"])
@@ -599,10 +602,10 @@ def cmd_network_add(oda, args):
 
 def cmd_network_modify(oda, args):
     with oda.db.transaction(dry_run=args.check):
-        current = oda.get_network(args.name)
+        current = oda.networks.get(args.name)
         if current is None:
             raise OdaNotFoundError("unknown network '%s'; create it with 'oda network add'" % args.name)
-        changed, before, after = oda.ensure_network(
+        changed, before, after = oda.networks.ensure(
             args.name,
             args.cidr or current["cidr"],
             cluster=args.cluster or current["cluster"],
@@ -618,7 +621,7 @@ def cmd_network_modify(oda, args):
 
 
 def _remove_named(args, kind, remove):
-    changed = remove(args.name, check_mode=args.check)
+    changed = remove(args.name, check_mode=args.check)[0]
     if changed:
         line = "%s %s %s" % (_verb(args, "removed"), kind, args.name)
     else:
@@ -627,7 +630,7 @@ def _remove_named(args, kind, remove):
 
 
 def cmd_network_remove(oda, args):
-    _remove_named(args, "network", oda.remove_network)
+    _remove_named(args, "network", oda.networks.remove)
 
 
 def _add_named(oda, args, kind, get, ensure, **values):
@@ -641,11 +644,11 @@ def _add_named(oda, args, kind, get, ensure, **values):
 
 
 def cmd_group_add(oda, args):
-    _add_named(oda, args, "group", oda.get_group, oda.ensure_group, description=args.description)
+    _add_named(oda, args, "group", oda.groups.get, oda.groups.ensure, description=args.description)
 
 
 def cmd_group_remove(oda, args):
-    _remove_named(args, "group", oda.remove_group)
+    _remove_named(args, "group", oda.groups.remove)
 
 
 def cmd_image_add(oda, args):
@@ -653,8 +656,8 @@ def cmd_image_add(oda, args):
         oda,
         args,
         "image",
-        oda.get_image,
-        oda.ensure_image,
+        oda.images.get,
+        oda.images.ensure,
         distro=args.distro,
         arch=args.arch,
         path=args.path,
@@ -662,7 +665,7 @@ def cmd_image_add(oda, args):
 
 
 def cmd_image_remove(oda, args):
-    _remove_named(args, "image", oda.remove_image)
+    _remove_named(args, "image", oda.images.remove)
 
 
 # --- the parser ----------------------------------------------------------------

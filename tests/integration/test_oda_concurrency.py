@@ -14,12 +14,13 @@ import time
 import traceback
 
 from oscar_cluster.module_utils.oda import Oda
+from oscar_cluster.module_utils.oda_nodes import changed_nodes
 from oscar_cluster.module_utils.oda_schema import SCHEMA_VERSION
 from oscar_dbservers import testing
 
 WRITERS = 64
 CLIENTS_PER_WRITER = 4  # defined together with define_clients, one transaction
-# ...and one node more per writer with ensure_node, with a NIC on each network.
+# ...and one node more per writer with nodes.ensure, with a NIC on each network.
 JOIN_TIMEOUT = 300
 
 
@@ -59,14 +60,16 @@ def _define_nodes(url, writer):
     oda = Oda.open(url)
     try:
         # Every writer asks for the same networks: idempotent, whoever is first.
-        oda.ensure_network("cluster", "10.20.0.0/16", domain="cluster.lan")
-        oda.ensure_network("ib", "10.30.0.0/16")
+        oda.networks.ensure("cluster", "10.20.0.0/16", domain="cluster.lan")
+        oda.networks.ensure("ib", "10.30.0.0/16")
         addresses = _client_addresses(writer)
-        changed, names = oda.define_clients(
-            _client_names(writer), "cluster", addresses[0], macs=[_mac(a) for a in addresses]
+        changed, names = changed_nodes(
+            oda.nodes.define_clients(
+                _client_names(writer), "cluster", addresses[0], macs=[_mac(a) for a in addresses]
+            )
         )
         assert (changed, names) == (True, _client_names(writer))
-        oda.ensure_node(
+        oda.nodes.ensure(
             "w%02dgpu" % writer,
             groups=["oscar_clients"],
             nics=[
@@ -117,8 +120,8 @@ def test_sixty_four_processes_creating_one_new_database_at_once_all_succeed(data
     try:
         db = oda.db
         assert db.query("SELECT version FROM schema_version") == [{"version": SCHEMA_VERSION}]
-        assert oda.list_clusters() == [{"name": "oscar", "description": "the default cluster"}]
-        assert [group["name"] for group in oda.list_groups()] == ["oscar_clients", "oscar_server"]
+        assert oda.clusters.list() == [{"name": "oscar", "description": "the default cluster"}]
+        assert [group["name"] for group in oda.groups.list()] == ["oscar_clients", "oscar_server"]
         assert testing.integrity_problems(db) == []
     finally:
         oda.close()
@@ -129,7 +132,7 @@ def test_sixty_four_writers_at_once_lose_nothing_and_corrupt_nothing(database_ur
     oda = Oda.open(database_url)
     try:
         db = oda.db
-        nodes = {node["name"]: node for node in oda.list_nodes()}
+        nodes = {node["name"]: node for node in oda.nodes.list()}
         expected = {}
         for writer in range(WRITERS):
             for name, address in zip(_client_names(writer), _client_addresses(writer), strict=True):
@@ -148,8 +151,8 @@ def test_sixty_four_writers_at_once_lose_nothing_and_corrupt_nothing(database_ur
         assert _count(db, "SELECT node_id FROM group_members") == len(expected)
         orphans = "SELECT x.id FROM nics x LEFT JOIN nodes n ON n.id = x.node_id WHERE n.id IS NULL"
         assert _count(db, orphans) == 0
-        assert [network["name"] for network in oda.list_networks()] == ["cluster", "ib"]
-        assert [cluster["name"] for cluster in oda.list_clusters()] == ["oscar"]
+        assert [network["name"] for network in oda.networks.list()] == ["cluster", "ib"]
+        assert [cluster["name"] for cluster in oda.clusters.list()] == ["oscar"]
         assert db.query("SELECT version FROM schema_version") == [{"version": SCHEMA_VERSION}]
         assert testing.integrity_problems(db) == []
     finally:

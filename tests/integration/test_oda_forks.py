@@ -84,7 +84,7 @@ def _run(playbook, inventory, url):
 
 def test_sixty_four_forks_write_their_nodes_at_once_and_lose_nothing(database_url, tmp_path):
     oda = Oda.open(database_url)
-    oda.ensure_network("private", "10.30.0.0/24")
+    oda.networks.ensure("private", "10.30.0.0/24")
     oda.close()
     playbook = tmp_path / "forks.yml"
     playbook.write_text(PLAYBOOK)
@@ -97,7 +97,7 @@ def test_sixty_four_forks_write_their_nodes_at_once_and_lose_nothing(database_ur
 
     oda = Oda.open(database_url)
     try:
-        nodes = oda.list_nodes("fork[01-64]")
+        nodes = oda.nodes.list("fork[01-64]")
         assert [node["name"] for node in nodes] == ["fork%02d" % number for number in range(1, FORKS + 1)]
         for number, node in enumerate(nodes, start=1):
             assert node["nics"] == [
@@ -110,7 +110,7 @@ def test_sixty_four_forks_write_their_nodes_at_once_and_lose_nothing(database_ur
             ]
             assert node["groups"] == ["oscar_clients"]
             assert node["state"] == "up"
-        assert len(oda.group_members("oscar_clients")) == FORKS
+        assert len(oda.groups.members("oscar_clients")) == FORKS
         assert testing.integrity_problems(oda.db) == []
     finally:
         oda.close()

@@ -109,16 +109,16 @@ def test_every_module_defines_the_cluster_through_the_action_group(defined):
     assert (recap["failed"], recap["changed"]) == (0, 13), output
     oda = open_oda(database)
     try:
-        nodes = {node["name"]: node for node in oda.list_nodes()}
+        nodes = {node["name"]: node for node in oda.nodes.list()}
         assert sorted(nodes) == ["gpu01", "gpu02", "head"] + ["node%03d" % n for n in range(1, 9)]
         assert nodes["node001"]["nics"][0]["mac"] == "02:00:0a:d3:00:0b"
         assert nodes["node002"]["nics"][0]["mac"] is None
         assert nodes["gpu02"]["nics"][0]["ip"] == "10.211.0.202"
-        assert oda.group_members("gpu") == ["gpu01", "gpu02"]
-        assert oda.get_package("mpich")["conflicts"] == ["openmpi"]
-        assert len(oda.list_package_statuses(package="openmpi")) == 9
-        assert oda.get_config("slurm", "max_time") == 3600
-        assert [step["name"] for step in oda.list_steps()] == ["survey"]
+        assert oda.groups.members("gpu") == ["gpu01", "gpu02"]
+        assert oda.packages.get("mpich")["conflicts"] == ["openmpi"]
+        assert len(oda.packages.list_statuses(package="openmpi")) == 9
+        assert oda.config.get("slurm", "max_time") == 3600
+        assert [step["name"] for step in oda.steps.list()] == ["survey"]
     finally:
         oda.close()
 
@@ -156,11 +156,11 @@ def test_the_changes_apply_and_a_rerun_changes_nothing(cluster_copy, leases):
     assert (recap["failed"], recap["changed"]) == (0, 9), output
     oda = open_oda(cluster_copy)
     try:
-        assert oda.get_network("private")["mtu"] == 9000
-        assert oda.get_node("node003")["excluded"] is True
-        assert oda.get_node("gpu02") is None
-        assert oda.get_group("gpu") is None
-        assert oda.get_config("slurm", "max_time") == 7200
+        assert oda.networks.get("private")["mtu"] == 9000
+        assert oda.nodes.get("node003")["excluded"] is True
+        assert oda.nodes.get("gpu02") is None
+        assert oda.groups.get("gpu") is None
+        assert oda.config.get("slurm", "max_time") == 7200
     finally:
         oda.close()
     returncode, output, recap = playbook("oda_changes.yml", cluster_copy, leases)
@@ -248,9 +248,9 @@ def test_every_module_works_the_same_on_a_database_server(database_access, lease
     assert [(recap["failed"], recap["changed"]) for recap in recaps] == [(0, 13), (0, 0)]
     oda = Oda.open(access.url, password=access.password)
     try:
-        assert oda.group_members("gpu") == ["gpu01", "gpu02"]
-        assert oda.get_node("node001")["nics"][0]["mac"] == "02:00:0a:d3:00:0b"
-        assert oda.get_config("slurm", "max_time") == 3600
+        assert oda.groups.members("gpu") == ["gpu01", "gpu02"]
+        assert oda.nodes.get("node001")["nics"][0]["mac"] == "02:00:0a:d3:00:0b"
+        assert oda.config.get("slurm", "max_time") == 3600
         assert testing.integrity_problems(oda.db) == []
     finally:
         oda.close()

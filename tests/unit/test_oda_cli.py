@@ -102,7 +102,7 @@ def snapshot(url):
 def nodes_of(url, pattern=None):
     oda = Oda.open(url)
     try:
-        return dict((node["name"], node) for node in oda.list_nodes(pattern))
+        return dict((node["name"], node) for node in oda.nodes.list(pattern))
     finally:
         oda.close()
 
@@ -270,10 +270,10 @@ def test_nodes_lists_a_node_set_in_every_format(cluster):
 def test_shortcuts_list_what_the_api_holds(cluster, url):
     oda = Oda.open(url)
     try:
-        oda.ensure_package("slurm", version="23.11", summary="batch")
-        oda.set_package_status("slurm", "installed", node="node02")
-        oda.set_package_status("slurm", "should_be_installed", image="rocky9")
-        oda.set_step("survey", "done")
+        oda.packages.ensure("slurm", version="23.11", summary="batch")
+        oda.packages.set_status("slurm", "installed", node="node02")
+        oda.packages.set_status("slurm", "should_be_installed", image="rocky9")
+        oda.steps.set("survey", "done")
     finally:
         oda.close()
     assert cluster("group-nodes", "oscar_clients").out.split() == ["node%02d" % n for n in range(1, 9)]
@@ -782,7 +782,7 @@ def test_reading_commands_do_not_wait_for_a_writer(cluster, url):
     writer = Oda.open(url)
     try:
         with writer.db.transaction():
-            writer.ensure_group("importing")
+            writer.groups.ensure("importing")
             started = time.monotonic()
             result = cluster("nodes", "node[01-02]")
             assert time.monotonic() - started < 2

@@ -87,7 +87,7 @@ def register(url, plan, access):
     try:
         with oda.db.transaction():
             for network in plan.networks:
-                oda.ensure_network(
+                oda.networks.ensure(
                     network.role,
                     network.subnet,
                     gateway=network.gateway,
@@ -95,21 +95,21 @@ def register(url, plan, access):
                     cluster=CLUSTER,
                 )
             if plan.standby:
-                oda.ensure_group(STANDBY_GROUP, description="the standby head node")
+                oda.groups.ensure(STANDBY_GROUP, description="the standby head node")
             for host_plan in plan.hosts:
                 interfaces = interfaces_of(plan, host_plan)
                 nics = [
                     {"name": nic["device"], "mac": nic["mac"], "ip": nic["ip"], "network": role}
                     for role, nic in interfaces.items()
                 ]
-                oda.ensure_node(
+                oda.nodes.ensure(
                     host_plan.name,
                     groups=[GROUP_OF_ROLE[host_plan.role]],
                     nics=nics,
                     state="up",
                     cluster=CLUSTER,
                 )
-                oda.set_variables(
+                oda.variables.set(
                     "node",
                     host_plan.name,
                     {
@@ -119,7 +119,7 @@ def register(url, plan, access):
                     },
                     replace=True,
                 )
-            oda.set_variables("cluster", CLUSTER, cluster_variables(plan, access))
+            oda.variables.set("cluster", CLUSTER, cluster_variables(plan, access))
     except OdaError as error:
         raise RegistryError("cannot register testbed '%s' in ODA: %s" % (plan.name, error)) from None
     finally:
@@ -132,11 +132,11 @@ def unregister(url, plan):
     try:
         with oda.db.transaction():
             for host_plan in plan.hosts:
-                oda.remove_node(host_plan.name)
+                oda.nodes.remove(host_plan.name)
             for network in plan.networks:
-                if oda.get_network(network.role) is not None and not _network_in_use(oda, network.role):
-                    oda.remove_network(network.role)
-            oda.set_variables("cluster", CLUSTER, dict.fromkeys(CLUSTER_VARIABLES))
+                if oda.networks.get(network.role) is not None and not _network_in_use(oda, network.role):
+                    oda.networks.remove(network.role)
+            oda.variables.set("cluster", CLUSTER, dict.fromkeys(CLUSTER_VARIABLES))
     except OdaError as error:
         raise RegistryError("cannot remove testbed '%s' from ODA: %s" % (plan.name, error)) from None
     finally:
@@ -144,4 +144,4 @@ def unregister(url, plan):
 
 
 def _network_in_use(oda, name):
-    return any(nic["network"] == name for node in oda.list_nodes() for nic in node["nics"])
+    return any(nic["network"] == name for node in oda.nodes.list() for nic in node["nics"])

@@ -59,24 +59,24 @@ def oda_url(tmp_path):
     oda = Oda.open(url)
     try:
         with oda.db.transaction():
-            oda.ensure_network("private", "10.9.0.0/24")
-            oda.ensure_group("oscar_server")
-            oda.ensure_group("oscar_clients")
-            oda.ensure_node(
+            oda.networks.ensure("private", "10.9.0.0/24")
+            oda.groups.ensure("oscar_server")
+            oda.groups.ensure("oscar_clients")
+            oda.nodes.ensure(
                 "head",
                 groups=["oscar_server"],
                 nics=[{"name": "eth0", "ip": "10.9.0.1", "network": "private"}],
                 state="up",
             )
             for number in range(1, 6):
-                oda.ensure_node(
+                oda.nodes.ensure(
                     "node%03d" % number,
                     groups=["oscar_clients"],
                     nics=[{"name": "eth0", "ip": "10.9.0.%d" % (10 + number), "network": "private"}],
                     state="dead" if number == 3 else "up",
                     excluded=number == 4,
                 )
-            oda.set_variables(
+            oda.variables.set(
                 "cluster",
                 "oscar",
                 {
@@ -332,7 +332,7 @@ def test_without_an_inventory_source_oda_is_read_directly_with_the_same_answer(o
     assert len(list((tmp_path / "direct-cache").glob("inventory-*.json"))) == 1
     oda = Oda.open(oda_url)
     try:
-        oda.set_node_state("node003", "up")
+        oda.nodes.set_state("node003", "up")
     finally:
         oda.close()
     assert "oscar:2 node003\n" in c3("cname", env=env, cwd=tmp_path).stdout
@@ -388,7 +388,7 @@ def test_inventory_settings_and_cache(oda_url, env, tmp_path):
     # A change in ODA makes the cache stale: the next load sees it.
     oda = Oda.open(oda_url)
     try:
-        oda.set_node_state("node003", "up")
+        oda.nodes.set_state("node003", "up")
     finally:
         oda.close()
     assert load_in_subprocess(env)["clusters"][0]["nodes"][2] == ["node003", "up"]

@@ -38,11 +38,11 @@ def cluster(tmp_path_factory):
     path = tmp_path_factory.mktemp("oda") / "oda.db"
     url = "sqlite:%s" % path
     oda = Oda.open(url)
-    oda.ensure_network("public", "10.0.0.0/24", domain="example.org")
-    oda.ensure_network("private", "10.1.0.0/24", domain="cluster")
-    oda.ensure_image("deb12")
-    oda.ensure_group("gpu")
-    oda.ensure_node(
+    oda.networks.ensure("public", "10.0.0.0/24", domain="example.org")
+    oda.networks.ensure("private", "10.1.0.0/24", domain="cluster")
+    oda.images.ensure("deb12")
+    oda.groups.ensure("gpu")
+    oda.nodes.ensure(
         "head",
         groups=["oscar_server"],
         nics=[
@@ -50,19 +50,19 @@ def cluster(tmp_path_factory):
             {"name": "eth1", "ip": "10.1.0.1", "network": "private", "mac": "02:00:0a:01:00:01"},
         ],
     )
-    oda.define_clients(
+    oda.nodes.define_clients(
         "node[001-004]",
         "private",
         "10.1.0.11",
         image="deb12",
         macs=["02:00:0a:01:00:%02x" % (11 + i) for i in range(4)],
     )
-    oda.ensure_node("node002", groups=["oscar_clients", "gpu"], cpus=64, memory_mb=524288)
-    oda.set_node_state("node003", "dead")
-    oda.ensure_node("node004", excluded=True)
-    oda.set_variables("cluster", "oscar", {"ansible_user": "root", "site": "lab"})
-    oda.set_variables("group", "gpu", {"cuda": True})
-    oda.set_variables(
+    oda.nodes.ensure("node002", groups=["oscar_clients", "gpu"], cpus=64, memory_mb=524288)
+    oda.nodes.set_state("node003", "dead")
+    oda.nodes.ensure("node004", excluded=True)
+    oda.variables.set("cluster", "oscar", {"ansible_user": "root", "site": "lab"})
+    oda.variables.set("group", "gpu", {"cuda": True})
+    oda.variables.set(
         "node", "node001", {"rack": "r1", "trap": "{{ lookup('pipe', 'touch %s.pwned') }}" % path}
     )
     oda.close()
@@ -217,14 +217,14 @@ def test_constructed_options_compose_variables_and_make_groups(cluster, tmp_path
 def test_the_cache_answers_until_it_is_flushed(cluster, tmp_path):
     url = "sqlite:%s" % (tmp_path / "cached.db")
     oda = Oda.open(url)
-    oda.ensure_node("first")
+    oda.nodes.ensure("first")
     source = tmp_path / "cached.oda.yml"
     source.write_text(
         "plugin: oscar.cluster.oda\ndatabase: %s\ncache: true\ncache_plugin: ansible.builtin.jsonfile\n"
         "cache_connection: %s\ncache_timeout: 3600\n" % (url, tmp_path / "cache")
     )
     assert sorted(listing(source)["_meta"]["hostvars"]) == ["first"]
-    oda.ensure_node("second")
+    oda.nodes.ensure("second")
     oda.close()
     assert sorted(listing(source)["_meta"]["hostvars"]) == ["first"]
     assert sorted(listing(source, "--flush-cache")["_meta"]["hostvars"]) == ["first", "second"]
@@ -322,7 +322,7 @@ def test_the_inventory_reads_while_a_writer_holds_the_database(cluster, tmp_path
     writer = Oda.open(cluster["url"])
     try:
         with writer.db.transaction():
-            writer.ensure_group("busy")
+            writer.groups.ensure("busy")
             data = listing(source)
     finally:
         writer.close()
@@ -347,9 +347,9 @@ def test_ansible_doc_documents_the_plugin():
 def test_the_plugin_reads_a_database_server_with_the_password_from_the_environment(oda_backend, tmp_path):
     oda = oda_backend.open()
     try:
-        oda.ensure_network("private", "10.1.0.0/24")
-        oda.define_clients("node[1-3]", "private", "10.1.0.11")
-        oda.set_node_state("node3", "dead")
+        oda.networks.ensure("private", "10.1.0.0/24")
+        oda.nodes.define_clients("node[1-3]", "private", "10.1.0.11")
+        oda.nodes.set_state("node3", "dead")
     finally:
         oda.close()
     source = tmp_path / "server.oda.yml"

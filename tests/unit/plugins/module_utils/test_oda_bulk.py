@@ -1,4 +1,4 @@
-"""ODA's bulk node API (update_nodes, assign_macs, remove_nodes, expand_nodes) and what open() reports.
+"""ODA's bulk node API (nodes.update, assign_macs, remove_many, expand) and what open() reports.
 
 On SQLite, MariaDB and PostgreSQL: every call is one transaction, refusals name the value
 and write nothing, check mode reports exactly and keeps nothing.
@@ -14,6 +14,7 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
     OdaNotFoundError,
     OdaValidationError,
 )
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_nodes import changed_nodes
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import SCHEMA_VERSION
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_transfer import dump_text, import_data
 
@@ -34,10 +35,10 @@ def oda(url):
 @pytest.fixture
 def cluster(oda):
     """Sixteen clients node01..node16 on network 'cluster' (10.0.0.11 up), an image and a gpu group."""
-    oda.ensure_network("cluster", "10.0.0.0/24", domain="cluster.lan")
-    oda.ensure_image("rocky9")
-    oda.ensure_group("gpu")
-    oda.define_clients("node[01-16]", "cluster", "10.0.0.11")
+    oda.networks.ensure("cluster", "10.0.0.0/24", domain="cluster.lan")
+    oda.images.ensure("rocky9")
+    oda.groups.ensure("gpu")
+    oda.nodes.define_clients("node[01-16]", "cluster", "10.0.0.11")
     return oda
 
 
@@ -72,9 +73,9 @@ def test_open_reports_the_schema_versions_and_whether_it_created_the_defaults(ur
 
 
 def test_expand_nodes_gives_stored_and_new_names_and_reads_groups(cluster):
-    assert cluster.expand_nodes("new[1-3],node01") == ["new1", "new2", "new3", "node01"]
-    cluster.update_nodes("node[01-02]", add_groups=["gpu"])
-    assert cluster.expand_nodes("@gpu") == ["node01", "node02"]
+    assert cluster.nodes.expand("new[1-3],node01") == ["new1", "new2", "new3", "node01"]
+    cluster.nodes.update("node[01-02]", add_groups=["gpu"])
+    assert cluster.nodes.expand("@gpu") == ["node01", "node02"]
 
 
 @pytest.mark.parametrize(
@@ -86,39 +87,43 @@ def test_expand_nodes_gives_stored_and_new_names_and_reads_groups(cluster):
 )
 def test_expand_nodes_refuses_bad_sets(cluster, expression, error, text):
     with pytest.raises(error, match=text.replace("[", r"\[")):
-        cluster.expand_nodes(expression)
+        cluster.nodes.expand(expression)
 
 
 # --- update_nodes ----------------------------------------------------------------
 
 
 def test_update_nodes_changes_many_nodes_at_once_then_nothing(cluster):
-    changed, names = cluster.update_nodes(
-        "node[01-08]",
-        image="rocky9",
-        state="up",
-        excluded=True,
-        add_groups=["gpu"],
-        remove_groups=["oscar_clients"],
+    changed, names = changed_nodes(
+        cluster.nodes.update(
+            "node[01-08]",
+            image="rocky9",
+            state="up",
+            excluded=True,
+            add_groups=["gpu"],
+            remove_groups=["oscar_clients"],
+        )
     )
     assert changed is True
     assert names == ["node%02d" % number for number in range(1, 9)]
-    for node in cluster.list_nodes("node[01-08]"):
+    for node in cluster.nodes.list("node[01-08]"):
         assert (node["image"], node["state"], node["excluded"]) == ("rocky9", "up", True)
         assert node["groups"] == ["gpu"]
         assert node["nics"][0]["ip"].startswith("10.0.0.")
-    untouched = cluster.get_node("node09")
+    untouched = cluster.nodes.get("node09")
     assert (untouched["image"], untouched["state"], untouched["groups"]) == (
         None,
         "defined",
         ["oscar_clients"],
     )
-    assert cluster.update_nodes("node[01-08]", image="rocky9", state="up", add_groups=["gpu"]) == (False, [])
+    assert changed_nodes(
+        cluster.nodes.update("node[01-08]", image="rocky9", state="up", add_groups=["gpu"])
+    ) == (False, [])
 
 
 def test_update_nodes_reports_only_the_nodes_that_changed(cluster):
-    cluster.update_nodes("node[01-04]", state="up")
-    assert cluster.update_nodes("node[01-08]", state="up") == (
+    cluster.nodes.update("node[01-04]", state="up")
+    assert changed_nodes(cluster.nodes.update("node[01-08]", state="up")) == (
         True,
         ["node05", "node06", "node07", "node08"],
     )
@@ -126,7 +131,7 @@ def test_update_nodes_reports_only_the_nodes_that_changed(cluster):
 
 def test_update_nodes_in_check_mode_reports_and_keeps_nothing(cluster):
     before = dump_text(cluster)
-    assert cluster.update_nodes("node[01-16]", state="down", check_mode=True)[0] is True
+    assert cluster.nodes.update("node[01-16]", state="down", check_mode=True)[0] is True
     assert dump_text(cluster) == before
 
 
@@ -151,27 +156,32 @@ def test_update_nodes_in_check_mode_reports_and_keeps_nothing(cluster):
     ],
 )
 def test_update_nodes_refuses_bad_input_and_writes_nothing(cluster, pattern, kwargs, error, text):
-    refused(cluster, error, text, lambda: cluster.update_nodes(pattern, **kwargs))
+    refused(cluster, error, text, lambda: cluster.nodes.update(pattern, **kwargs))
 
 
 # --- assign_macs -----------------------------------------------------------------
 
 
 def test_assign_macs_sets_macs_keeps_addresses_and_may_swap_them(cluster):
-    changed, names = cluster.assign_macs({"node01": mac(1), "node02": "02-00-00-00-00-02"})
+    changed, names = changed_nodes(
+        cluster.nodes.assign_macs({"node01": mac(1), "node02": "02-00-00-00-00-02"})
+    )
     assert (changed, names) == (True, ["node01", "node02"])
-    assert cluster.get_node("node01")["nics"] == [
+    assert cluster.nodes.get("node01")["nics"] == [
         {"name": "eth0", "mac": mac(1), "ip": "10.0.0.11", "network": "cluster"}
     ]
-    assert cluster.assign_macs({"node01": mac(1), "node02": mac(2)}) == (False, [])
-    assert cluster.assign_macs({"node01": mac(2), "node02": mac(1)}) == (True, ["node01", "node02"])
-    assert cluster.get_node("node01")["nics"][0]["mac"] == mac(2)
-    assert cluster.get_node("node02")["nics"][0]["mac"] == mac(1)
+    assert changed_nodes(cluster.nodes.assign_macs({"node01": mac(1), "node02": mac(2)})) == (False, [])
+    assert changed_nodes(cluster.nodes.assign_macs({"node01": mac(2), "node02": mac(1)})) == (
+        True,
+        ["node01", "node02"],
+    )
+    assert cluster.nodes.get("node01")["nics"][0]["mac"] == mac(2)
+    assert cluster.nodes.get("node02")["nics"][0]["mac"] == mac(1)
 
 
 def test_assign_macs_adds_a_missing_nic_and_keeps_the_others(cluster):
-    assert cluster.assign_macs({"node03": mac(3)}, nic="ib0")[0] is True
-    nics = cluster.get_node("node03")["nics"]
+    assert cluster.nodes.assign_macs({"node03": mac(3)}, nic="ib0")[0] is True
+    nics = cluster.nodes.get("node03")["nics"]
     assert nics == [
         {"name": "eth0", "mac": None, "ip": "10.0.0.13", "network": "cluster"},
         {"name": "ib0", "mac": mac(3), "ip": None, "network": None},
@@ -180,7 +190,7 @@ def test_assign_macs_adds_a_missing_nic_and_keeps_the_others(cluster):
 
 def test_assign_macs_in_check_mode_keeps_nothing(cluster):
     before = dump_text(cluster)
-    assert cluster.assign_macs({"node01": mac(1)}, check_mode=True) == (True, ["node01"])
+    assert changed_nodes(cluster.nodes.assign_macs({"node01": mac(1)}, check_mode=True)) == (True, ["node01"])
     assert dump_text(cluster) == before
 
 
@@ -198,26 +208,39 @@ def test_assign_macs_in_check_mode_keeps_nothing(cluster):
     ],
 )
 def test_assign_macs_refuses_bad_input_and_writes_nothing(cluster, macs, error, text):
-    cluster.assign_macs({"node04": mac(4)})
-    refused(cluster, error, text, lambda: cluster.assign_macs(macs))
+    cluster.nodes.assign_macs({"node04": mac(4)})
+    refused(cluster, error, text, lambda: cluster.nodes.assign_macs(macs))
 
 
-# --- remove_nodes ----------------------------------------------------------------
+# --- remove_many -----------------------------------------------------------------
 
 
 def test_remove_nodes_removes_stored_names_with_their_nics_and_memberships(cluster):
-    assert cluster.remove_nodes("node[13-20]", check_mode=True) == ["node13", "node14", "node15", "node16"]
-    assert len(cluster.list_nodes()) == 16
-    assert cluster.remove_nodes("node[13-20]") == ["node13", "node14", "node15", "node16"]
-    assert [node["name"] for node in cluster.list_nodes()] == ["node%02d" % n for n in range(1, 13)]
-    assert cluster.group_members("oscar_clients")[-1] == "node12"
+    assert changed_nodes(cluster.nodes.remove_many("node[13-20]", check_mode=True))[1] == [
+        "node13",
+        "node14",
+        "node15",
+        "node16",
+    ]
+    assert len(cluster.nodes.list()) == 16
+    assert changed_nodes(cluster.nodes.remove_many("node[13-20]"))[1] == [
+        "node13",
+        "node14",
+        "node15",
+        "node16",
+    ]
+    assert [node["name"] for node in cluster.nodes.list()] == ["node%02d" % n for n in range(1, 13)]
+    assert cluster.groups.members("oscar_clients")[-1] == "node12"
     assert cluster.db.query_one("SELECT COUNT(*) AS n FROM nics")["n"] == 12
-    assert cluster.remove_nodes("node[13-20]") == []
+    assert changed_nodes(cluster.nodes.remove_many("node[13-20]"))[1] == []
 
 
 def test_remove_nodes_refuses_a_bad_node_set(cluster):
     refused(
-        cluster, OdaValidationError, "invalid node set 'node[1-'", lambda: cluster.remove_nodes("node[1-")
+        cluster,
+        OdaValidationError,
+        "invalid node set 'node[1-'",
+        lambda: cluster.nodes.remove_many("node[1-"),
     )
 
 
@@ -258,15 +281,15 @@ def _definition(count):
 def test_importing_nodes_reads_rows_in_proportion_to_the_nodes(oda, monkeypatch):
     # Each node used to read every NIC stored before it: 4 times the nodes, 16 times the rows.
     small = _rows_read(monkeypatch, lambda: import_data(oda, _definition(100)))
-    oda.remove_nodes("n[0-99]")
+    oda.nodes.remove_many("n[0-99]")
     large = _rows_read(monkeypatch, lambda: import_data(oda, _definition(400)))
     assert large < 5 * small
 
 
 def test_node_names_are_checked_for_repeats_in_linear_time(oda):
-    oda.ensure_network("cluster", "10.0.0.0/8")
+    oda.networks.ensure("cluster", "10.0.0.0/8")
     started = time.monotonic()
     with pytest.raises(OdaValidationError, match="node name 'n1' is listed twice"):
-        oda.define_clients(["n%d" % index for index in range(1, 60001)] + ["n1"], "cluster", "10.0.0.1")
+        oda.nodes.define_clients(["n%d" % index for index in range(1, 60001)] + ["n1"], "cluster", "10.0.0.1")
     # A list lookup per name took about ten seconds here; a dict takes a fraction of one.
     assert time.monotonic() - started < 3

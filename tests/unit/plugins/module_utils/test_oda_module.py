@@ -46,18 +46,18 @@ def test_the_argument_spec_adds_the_connection_options_without_sharing_them():
 
 def test_connect_opens_the_database_and_closes_it(database, tmp_path):
     with oda_module.connect(StandIn(database)) as oda:
-        oda.ensure_group("gpu")
+        oda.groups.ensure("gpu")
     assert (tmp_path / "oda.db").exists()
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
-        oda.list_groups()
+        oda.groups.list()
 
 
 @pytest.mark.parametrize(("check_mode", "read_only"), [(True, False), (False, True)])
 def test_check_mode_and_queries_do_not_create_a_missing_sqlite_file(tmp_path, check_mode, read_only):
     path = tmp_path / "new" / "oda.db"
     with oda_module.connect(StandIn("sqlite:%s" % path, check_mode=check_mode), read_only=read_only) as oda:
-        assert [group["name"] for group in oda.list_groups()] == ["oscar_clients", "oscar_server"]
-        assert oda.ensure_group("gpu", check_mode=check_mode)[0] is True
+        assert [group["name"] for group in oda.groups.list()] == ["oscar_clients", "oscar_server"]
+        assert oda.groups.ensure("gpu", check_mode=check_mode)[0] is True
     assert not path.parent.exists()
 
 
@@ -104,30 +104,30 @@ def test_result_carries_the_object_and_a_diff_only_in_diff_mode(database):
 
 
 @pytest.mark.parametrize("check_mode", [True, False])
-def test_removal_reads_and_removes_in_one_transaction(database, check_mode):
+def test_state_absent_reads_and_removes_in_one_transaction(database, check_mode):
     with _opened(database) as oda:
-        oda.ensure_group("gpu", description="GPU nodes")
+        oda.groups.ensure("gpu", description="GPU nodes")
         module = StandIn(database, check_mode=check_mode, diff=True)
-        answer = oda_module.removal(
-            module, oda, "group", "gpu", lookup=oda.get_group, remove=oda.remove_group
-        )
+        module.params["state"] = "absent"
+        with oda_module.atomic(oda, module.check_mode):
+            answer = oda_module.present_or_absent(module, oda.groups, "group", "gpu")
         assert answer["changed"] is True
         assert answer["group"] is None
         assert answer["diff"]["before"] == {"name": "gpu", "description": "GPU nodes", "members": []}
         assert answer["diff"]["after"] == {}
-        assert (oda.get_group("gpu") is not None) is check_mode
+        assert (oda.groups.get("gpu") is not None) is check_mode
 
 
 def test_atomic_keeps_all_or_nothing(database):
     with _opened(database) as oda:
         with pytest.raises(OdaValidationError), oda_module.atomic(oda, check_mode=False):
-            oda.ensure_group("gpu")
-            oda.ensure_group("bad name")
-        assert oda.get_group("gpu") is None
+            oda.groups.ensure("gpu")
+            oda.groups.ensure("bad name")
+        assert oda.groups.get("gpu") is None
         with oda_module.atomic(oda, check_mode=True):
-            oda.ensure_group("gpu")
-            assert oda.get_group("gpu") is not None
-        assert oda.get_group("gpu") is None
+            oda.groups.ensure("gpu")
+            assert oda.groups.get("gpu") is not None
+        assert oda.groups.get("gpu") is None
 
 
 def test_many_diff_shows_only_what_changed(database):
@@ -194,7 +194,7 @@ def test_a_bad_pattern_count_or_start_is_refused_naming_it(pattern, count, start
 
 def test_node_names_take_a_node_set_or_a_list(database):
     with _opened(database) as oda:
-        oda.ensure_node("node7", groups=["oscar_clients"])
+        oda.nodes.ensure("node7", groups=["oscar_clients"])
         assert oda_module.node_names(oda, "node[9-10],@oscar_clients", "nodes") == [
             "node7",
             "node9",

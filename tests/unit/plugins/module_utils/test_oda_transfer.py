@@ -41,17 +41,17 @@ def make(tmp_path, oda_url):
 
 def fill(oda):
     """A cluster with a row in every table the schema defines."""
-    oda.ensure_cluster("lab", description="the lab cluster")
-    oda.ensure_network("cluster", "10.0.0.0/24", gateway="10.0.0.1", domain="cluster.lan", mtu=9000)
-    oda.ensure_network("ipmi", "10.1.0.0/24", dhcp_start="10.1.0.100", dhcp_end="10.1.0.199", cluster="lab")
-    oda.ensure_image("rocky9", distro="rocky-9", arch="x86_64", path="/var/lib/oscar/images/rocky9")
-    oda.ensure_group("gpu", description="nodes with GPUs")
-    oda.ensure_package("slurm", version="23.11", summary="the batch system", provides=["batch"])
-    oda.ensure_package("pbs", version="22", conflicts=["batch"])
-    oda.ensure_package("munge", requires=["slurm"])
-    oda.set_config("slurm", "partitions", [{"name": "all", "default": True}])
-    oda.set_config("slurm", "port", 6817)
-    oda.ensure_node(
+    oda.clusters.ensure("lab", description="the lab cluster")
+    oda.networks.ensure("cluster", "10.0.0.0/24", gateway="10.0.0.1", domain="cluster.lan", mtu=9000)
+    oda.networks.ensure("ipmi", "10.1.0.0/24", dhcp_start="10.1.0.100", dhcp_end="10.1.0.199", cluster="lab")
+    oda.images.ensure("rocky9", distro="rocky-9", arch="x86_64", path="/var/lib/oscar/images/rocky9")
+    oda.groups.ensure("gpu", description="nodes with GPUs")
+    oda.packages.ensure("slurm", version="23.11", summary="the batch system", provides=["batch"])
+    oda.packages.ensure("pbs", version="22", conflicts=["batch"])
+    oda.packages.ensure("munge", requires=["slurm"])
+    oda.config.set("slurm", "partitions", [{"name": "all", "default": True}])
+    oda.config.set("slurm", "port", 6817)
+    oda.nodes.ensure(
         "head",
         hostname="oscar-head",
         groups=["oscar_server"],
@@ -60,24 +60,24 @@ def fill(oda):
         memory_mb=65536,
         arch="x86_64",
     )
-    oda.define_clients(
+    oda.nodes.define_clients(
         "node[01-04]", "cluster", "10.0.0.11", image="rocky9", macs=[mac(n) for n in range(1, 5)]
     )
-    oda.ensure_node("node03", groups=["oscar_clients", "gpu"], state="up", excluded=True)
-    oda.ensure_node(
+    oda.nodes.ensure("node03", groups=["oscar_clients", "gpu"], state="up", excluded=True)
+    oda.nodes.ensure(
         "bmc01",
         cluster="lab",
         nics=[{"name": "ipmi", "ip": "10.1.0.11", "network": "ipmi"}, {"name": "spare"}],
     )
-    oda.set_package_status("slurm", "installed", node="node01")
-    oda.set_package_status("munge", "should_be_installed", node="node01")
-    oda.set_package_status("pbs", "uninstalled", node="node02")
-    oda.set_package_status("slurm", "installed", image="rocky9")
-    oda.set_step("survey", "done")
-    oda.set_step("define_clients", "running")
-    oda.set_variables("cluster", "oscar", {"ansible_user": "root", "ntp": ["10.0.0.1"]})
-    oda.set_variables("group", "gpu", {"cuda": "12.4"})
-    oda.set_variables("node", "node01", {"rack": 3, "slot": {"u": 12}})
+    oda.packages.set_status("slurm", "installed", node="node01")
+    oda.packages.set_status("munge", "should_be_installed", node="node01")
+    oda.packages.set_status("pbs", "uninstalled", node="node02")
+    oda.packages.set_status("slurm", "installed", image="rocky9")
+    oda.steps.set("survey", "done")
+    oda.steps.set("define_clients", "running")
+    oda.variables.set("cluster", "oscar", {"ansible_user": "root", "ntp": ["10.0.0.1"]})
+    oda.variables.set("group", "gpu", {"cuda": "12.4"})
+    oda.variables.set("node", "node01", {"rack": 3, "slot": {"u": 12}})
     return oda
 
 
@@ -161,18 +161,18 @@ def test_dump_restore_dump_is_identical_and_the_api_sees_the_same_cluster(make):
     assert counts["nodes"] == 6
     assert counts["wizard_steps"] == 2
     assert transfer.dump_text(copy_) == text
-    assert copy_.list_nodes() == source.list_nodes()
-    assert copy_.list_steps() == source.list_steps()
-    assert copy_.get_config("slurm") == source.get_config("slurm")
-    assert copy_.all_variables() == source.all_variables()
-    assert copy_.list_package_statuses() == source.list_package_statuses()
+    assert copy_.nodes.list() == source.nodes.list()
+    assert copy_.steps.list() == source.steps.list()
+    assert copy_.config.get("slurm") == source.config.get("slurm")
+    assert copy_.variables.all() == source.variables.all()
+    assert copy_.packages.list_statuses() == source.packages.list_statuses()
 
 
 def test_restore_into_a_database_never_opened_before_restores_the_defaults_too(make):
     text = transfer.dump_text(make("source"))
     target = make("copy")
     transfer.restore(target, text)
-    assert [group["name"] for group in target.list_groups()] == ["oscar_clients", "oscar_server"]
+    assert [group["name"] for group in target.groups.list()] == ["oscar_clients", "oscar_server"]
     assert transfer.dump_text(target) == text
 
 
@@ -187,8 +187,8 @@ def test_restore_in_check_mode_keeps_nothing(make):
 def test_restore_refuses_a_database_that_holds_data_and_names_what_it_holds(make):
     text = transfer.dump_text(fill(make("source")))
     target = make("copy")
-    target.ensure_network("other", "192.168.0.0/24")
-    target.ensure_group("extra")
+    target.networks.ensure("other", "192.168.0.0/24")
+    target.groups.ensure("extra")
     refused(
         target,
         OdaConflictError,
@@ -435,8 +435,8 @@ def test_import_reports_what_changed_and_check_mode_keeps_nothing(make):
     assert transfer.import_data(oda, data, check_mode=True) == expected
     assert transfer.dump_text(oda) == before
     assert transfer.import_data(oda, data) == expected
-    assert oda.get_node("node02")["state"] == "down"
-    assert oda.get_variables("node", "node04") == {"rack": 9}
+    assert oda.nodes.get("node02")["state"] == "down"
+    assert oda.variables.get("node", "node04") == {"rack": 9}
 
 
 def test_import_makes_listed_mappings_exact_and_keeps_what_is_left_out(make):
@@ -449,14 +449,14 @@ def test_import_makes_listed_mappings_exact_and_keeps_what_is_left_out(make):
         ],
     }
     transfer.import_data(oda, data)
-    assert oda.get_config("slurm") == {"port": 6818}
-    assert oda.get_variables("node", "node01") == {}
-    statuses = oda.list_package_statuses(nodes="node01")
+    assert oda.config.get("slurm") == {"port": 6818}
+    assert oda.variables.get("node", "node01") == {}
+    statuses = oda.packages.list_statuses(nodes="node01")
     assert [(s["package"], s["status"]) for s in statuses] == [("slurm", "installed")]
-    node02 = oda.get_node("node02")
+    node02 = oda.nodes.get("node02")
     assert node02["state"] == "up"
     assert node02["nics"][0]["mac"] == mac(2)
-    assert oda.get_package("slurm")["version"] == "23.11"
+    assert oda.packages.get("slurm")["version"] == "23.11"
 
 
 def test_import_swaps_conflicting_packages_without_a_false_conflict(make):
@@ -465,7 +465,7 @@ def test_import_swaps_conflicting_packages_without_a_false_conflict(make):
     transfer.import_data(oda, data)
     data = {"nodes": [{"name": "node02", "packages": {"pbs": "uninstalled", "slurm": "installed"}}]}
     assert transfer.import_data(oda, data)["changed"] == {"node": ["node02"]}
-    statuses = oda.list_package_statuses(nodes="node02")
+    statuses = oda.packages.list_statuses(nodes="node02")
     assert [(s["package"], s["status"]) for s in statuses] == [("pbs", "uninstalled"), ("slurm", "installed")]
 
 
@@ -529,7 +529,7 @@ def test_import_refuses_bad_definitions_naming_the_value_and_writes_nothing(make
     if isinstance(data, dict):
         data = dict(data, groups=[{"name": "written-first"}])
     refused(oda, error, text, lambda: transfer.import_data(oda, data, source="cluster.yml"))
-    assert oda.get_group("written-first") is None
+    assert oda.groups.get("written-first") is None
 
 
 def test_fold_report_folds_node_names_and_speaks_of_check_mode():
