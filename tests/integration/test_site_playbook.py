@@ -140,7 +140,9 @@ def test_the_commands_work_when_typed_on_the_head(site, first_run):
     """The server step installs oda and C3 on the head: cexec reaches every compute node from there."""
     assert first_run.rc == 0, first_run.tail()
     # A login shell, as an administrator's: the commands are found on its PATH.
-    typed = site.cli("--name", NAME, "ssh", "head", "bash -lc 'command -v cexec oda && cexec hostname'", check=False)
+    typed = site.cli(
+        "--name", NAME, "ssh", "head", "bash -lc 'command -v cexec oda && cexec hostname'", check=False
+    )
     assert typed.returncode == 0, typed.stdout + typed.stderr
     assert "/usr/local/bin/cexec" in typed.stdout, typed.stdout
     for node in NODES:

@@ -10,6 +10,7 @@ import hashlib
 import os
 import sys
 
+
 def files_under(root, part):
     path = os.path.join(root, part)
     if os.path.isfile(path):
