@@ -102,6 +102,15 @@ PREFERRED_CIPHERS = ",".join(
 KEEPALIVE_SECONDS = 15
 KEEPALIVE_COUNT = 3
 CHUNK = 256 * 1024
+# OpenSSH's known_hosts files when nothing names others (asyncssh's own default is
+# the first alone): the system-wide ones are where a cluster's host keys are
+# given to every user, as the server role does.
+DEFAULT_KNOWN_HOSTS = (
+    "~/.ssh/known_hosts",
+    "~/.ssh/known_hosts2",
+    "/etc/ssh/ssh_known_hosts",
+    "/etc/ssh/ssh_known_hosts2",
+)
 PUSH_CHUNK = 8 << 20  # read from the local file at a time; written in parallel requests
 
 
@@ -140,6 +149,11 @@ class Pool:
             options["known_hosts"] = None
         elif host.known_hosts:
             options["known_hosts"] = self._read(asyncssh.read_known_hosts, host.known_hosts)
+        elif host.resolved or not host.config:
+            # (A file asyncssh reads itself may name its own: it decides then.)
+            present = [path for path in map(os.path.expanduser, DEFAULT_KNOWN_HOSTS) if os.path.isfile(path)]
+            if present:
+                options["known_hosts"] = self._read(asyncssh.read_known_hosts, present)
         if host.kex:
             options["kex_algs"] = host.kex  # a string: OpenSSH's +, - and ^ forms work
         if host.ciphers:

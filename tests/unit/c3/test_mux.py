@@ -142,6 +142,23 @@ def test_the_cipher_preference_yields_to_what_the_ssh_settings_say(settings, cip
     assert options.get("encryption_algs") == ciphers
 
 
+def test_host_keys_are_looked_up_where_openssh_looks(tmp_path, monkeypatch):
+    """Without UserKnownHostsFile: the user's and the system-wide files, as OpenSSH reads them."""
+    user, system = tmp_path / "known_hosts", tmp_path / "ssh_known_hosts"
+    monkeypatch.setattr(runner, "DEFAULT_KNOWN_HOSTS", (str(user), str(tmp_path / "absent"), str(system)))
+    assert "known_hosts" not in runner.Pool()._options(Host("n1", "10.0.0.1"), 10)
+    key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    system.write_text("n1,10.0.0.1 " + key)
+    options = runner.Pool()._options(Host("n1", "10.0.0.1"), 10)
+    trusted, _ca, _revoked, *_rest = options["known_hosts"].match("n1", "10.0.0.1", None)
+    assert {k.export_public_key().decode() for k in trusted} == {key}
+    # What the settings name wins; a file asyncssh reads itself decides for itself.
+    named = Host("n1", "10.0.0.1", known_hosts=[str(user)])
+    user.write_text("")
+    assert runner.Pool()._options(named, 10)["known_hosts"].match("n1", "10.0.0.1", None)[0] == []
+    assert "known_hosts" not in runner.Pool()._options(Host("n1", "10.0.0.1", config=["/x"]), 10)
+
+
 # ---- TCP connections opened before asyncssh ---------------------------------------
 
 
