@@ -105,6 +105,10 @@ CHUNK = 256 * 1024
 # OpenSSH's known_hosts files when nothing names others (asyncssh's own default is
 # the first alone): the system-wide ones are where a cluster's host keys are
 # given to every user, as the server role does.
+# OpenSSH's client configuration files when no -F names others (asyncssh's own
+# default is the first alone): the system-wide one, with its drop-ins, is where
+# the server role gives root the cluster's key for the cluster's hosts.
+DEFAULT_CONFIGS = ("~/.ssh/config", "/etc/ssh/ssh_config")
 DEFAULT_KNOWN_HOSTS = (
     "~/.ssh/known_hosts",
     "~/.ssh/known_hosts2",
@@ -112,6 +116,11 @@ DEFAULT_KNOWN_HOSTS = (
     "/etc/ssh/ssh_known_hosts2",
 )
 PUSH_CHUNK = 8 << 20  # read from the local file at a time; written in parallel requests
+
+
+def _existing(paths):
+    """The files of paths (~ expanded) that exist, in order."""
+    return [path for path in map(os.path.expanduser, paths) if os.path.isfile(path)]
 
 
 class Pool:
@@ -143,6 +152,8 @@ class Pool:
             # As ssh -F: the given files only, never ~/.ssh/config.  Resolved
             # files were read when the inventory was loaded: nothing to parse.
             options["config"] = [] if host.resolved else list(host.config)
+        else:
+            options["config"] = _existing(DEFAULT_CONFIGS)
         if host.keys:
             options["client_keys"] = self._read(asyncssh.load_keypairs, host.keys)
         if not host.check_host_keys:
@@ -151,7 +162,7 @@ class Pool:
             options["known_hosts"] = self._read(asyncssh.read_known_hosts, host.known_hosts)
         elif host.resolved or not host.config:
             # (A file asyncssh reads itself may name its own: it decides then.)
-            present = [path for path in map(os.path.expanduser, DEFAULT_KNOWN_HOSTS) if os.path.isfile(path)]
+            present = _existing(DEFAULT_KNOWN_HOSTS)
             if present:
                 options["known_hosts"] = self._read(asyncssh.read_known_hosts, present)
         if host.kex:

@@ -159,6 +159,15 @@ def test_host_keys_are_looked_up_where_openssh_looks(tmp_path, monkeypatch):
     assert "known_hosts" not in runner.Pool()._options(Host("n1", "10.0.0.1", config=["/x"]), 10)
 
 
+def test_without_f_the_user_and_system_ssh_configs_are_read_as_openssh_reads_them(tmp_path, monkeypatch):
+    user, system = tmp_path / "config", tmp_path / "ssh_config"
+    system.write_text("Host *\n    IdentityFile /k\n")
+    monkeypatch.setattr(runner, "DEFAULT_CONFIGS", (str(user), str(system)))
+    assert runner.Pool()._options(Host("n1", "10.0.0.1"), 10)["config"] == [str(system)]
+    given = runner.Pool()._options(Host("n1", "10.0.0.1", config=["/site"]), 10)
+    assert given["config"] == ["/site"]
+
+
 # ---- TCP connections opened before asyncssh ---------------------------------------
 
 
