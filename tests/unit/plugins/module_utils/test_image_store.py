@@ -107,12 +107,15 @@ def test_the_current_version_is_never_deleted_and_others_go_with_their_boot_file
     assert os.listdir(os.path.join(store.image_dir("debian12"), ".staging")) == []
 
 
+def inode(root, path):
+    return os.stat(os.path.join(root, path)).st_ino
+
+
 def test_unchanged_files_are_shared_with_the_previous_version(store):
     build(store, "debian12", BASE)
     previous = store.version_root("debian12", 1)
     build(store, "debian12", dict(BASE, **{"/etc/motd": "bye\n"}), reference=previous)
     new = store.version_root("debian12", 2)
-    inode = lambda root, path: os.stat(os.path.join(root, path)).st_ino  # noqa: E731
     assert inode(previous, "usr/bin/tool") == inode(new, "usr/bin/tool")
     assert inode(previous, "etc/motd") != inode(new, "etc/motd")
     with open(os.path.join(previous, "etc/motd")) as handle:
