@@ -25,7 +25,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
-import datetime
 import errno
 import filecmp
 import json
@@ -35,24 +34,32 @@ import shutil
 import stat
 import tempfile
 
+from . import oda_validate as validate
 from .image_errors import ImageConflictError, ImageInputError, ImageNotFoundError
+from .oda_errors import OdaValidationError
+from .oda_store import now
 
 DEFAULT_ROOT = "/var/lib/oscar/images"
 VERSION_FILE = "version.json"
-# Names become directory names and ODA names: no slash, no dot first.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 # A kernel release as Debian names its images (6.1.0-28-amd64).
 _KERNEL = re.compile(r"^[0-9][A-Za-z0-9.+_~-]{0,63}$")
 
 
 def image_name(name):
-    """The name, if it can name an image; ImageInputError otherwise."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ImageInputError(
-            "image name %r is not allowed: letters, digits, '.', '_' and '-', starting with a letter or digit"
-            % (name,)
-        )
-    return name
+    """The name, if ODA accepts it for an image (it also names a directory); ImageInputError otherwise."""
+    if not isinstance(name, str) or name != name.strip():
+        raise ImageInputError("invalid image name %r: a name is text with no spaces around it" % (name,))
+    try:
+        return validate.object_name(name, "image")
+    except OdaValidationError as error:
+        raise ImageInputError(str(error)) from None
+
+
+def _is_image_name(name):
+    try:
+        return image_name(name) == name
+    except ImageInputError:
+        return False
 
 
 def version_number(version):
@@ -70,10 +77,6 @@ def kernel_release(release):
     if not isinstance(release, str) or not _KERNEL.match(release):
         raise ImageInputError("kernel %r is not a kernel release such as 6.1.0-28-amd64" % (release,))
     return release
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def write_json_atomic(path, data):
@@ -150,7 +153,7 @@ class ImageStore:
         return sorted(
             entry
             for entry in entries
-            if _NAME.match(entry) and os.path.isdir(os.path.join(self.root, entry, "versions"))
+            if _is_image_name(entry) and os.path.isdir(os.path.join(self.root, entry, "versions"))
         )
 
     def exists(self, name):
@@ -180,11 +183,7 @@ class ImageStore:
 
     def resolve(self, name, version=None):
         """The version number meant: the given one, which must exist, or the current one."""
-        if not self.exists(name):
-            known = ", ".join(self.images()) or "none"
-            raise ImageNotFoundError(
-                "image '%s' does not exist under %s (images: %s)" % (name, self.root, known)
-            )
+        self._require(name)
         versions = self.versions(name)
         if version is None:
             current = self.current(name)
@@ -199,6 +198,13 @@ class ImageStore:
             )
         return number
 
+    def _require(self, name):
+        if not self.exists(name):
+            known = ", ".join(self.images()) or "none"
+            raise ImageNotFoundError(
+                "image '%s' does not exist under %s (images: %s)" % (name, self.root, known)
+            )
+
     def meta(self, name, version):
         """What version.json says of a version, with its path."""
         number = self.resolve(name, version)
@@ -211,7 +217,7 @@ class ImageStore:
 
     def describe(self, name):
         """An image as modules return it: name, current and every version's record."""
-        self.resolve(name, self.versions(name)[-1] if self.versions(name) else None)
+        self._require(name)
         return {
             "name": name,
             "current": self.current(name),
@@ -251,7 +257,7 @@ class ImageStore:
         number = (self.versions(name) or [0])[-1] + 1
         while True:
             data = dict(record, image=name, version=number)
-            data.setdefault("created", utc_now())
+            data.setdefault("created", now())
             data.pop("path", None)
             data.pop("kernels", None)
             write_json_atomic(os.path.join(staged, VERSION_FILE), data)
@@ -315,21 +321,13 @@ class ImageStore:
 
 
 def remove_tree(path):
-    """Remove a tree, even one with read-only directories (a root tree has some)."""
-
-    def writable_then_retry(function, failed, _excinfo):
-        parent = os.path.dirname(failed)
-        with contextlib.suppress(OSError):
-            os.chmod(parent, stat.S_IMODE(os.lstat(parent).st_mode) | stat.S_IWUSR | stat.S_IXUSR)
-        function(failed)
-
-    shutil.rmtree(path, onerror=writable_then_retry)
+    """Remove a tree (as root, the image operations' user, read-only directories are no obstacle)."""
+    shutil.rmtree(path)
 
 
 def link_tree(source, destination):
     """Copy a tree as hard links (directories are new, files are shared)."""
     os.mkdir(destination)
-    shutil.copystat(source, destination, follow_symlinks=False)
     _copy_owner(source, destination)
     for entry in os.scandir(source):
         target = os.path.join(destination, entry.name)
@@ -368,7 +366,7 @@ def same_file(left, right, left_stat=None, right_stat=None):
     keys = ("st_mode", "st_uid", "st_gid", "st_size", "st_mtime_ns")
     if any(getattr(left_stat, key) != getattr(right_stat, key) for key in keys):
         return False
-    return _xattrs(left) == _xattrs(right) and filecmp.cmp(left, right, shallow=False)
+    return _xattrs(left) == _xattrs(right) and _same_bytes(left, right, left_stat, right_stat)
 
 
 def share_unchanged(tree, reference):
@@ -445,14 +443,15 @@ def diff_trees(old, new):
         if (was.st_dev, was.st_ino) == (now.st_dev, now.st_ino):
             continue
         if _describe_entry(old, path, was) != _describe_entry(new, path, now) or (
-            stat.S_ISREG(now.st_mode) and not _same_bytes(old, new, path, was, now)
+            stat.S_ISREG(now.st_mode)
+            and not _same_bytes(
+                os.path.join(old, path.lstrip("/")), os.path.join(new, path.lstrip("/")), was, now
+            )
         ):
             changed.append(path)
     return {"added": added, "removed": removed, "changed": changed}
 
 
-def _same_bytes(old, new, path, was, now):
-    relative = path.lstrip("/")
-    return was.st_size == now.st_size and filecmp.cmp(
-        os.path.join(old, relative), os.path.join(new, relative), shallow=False
-    )
+def _same_bytes(left, right, left_stat, right_stat):
+    """Whether two regular files hold the same bytes (sizes first: most changed files differ there)."""
+    return left_stat.st_size == right_stat.st_size and filecmp.cmp(left, right, shallow=False)
