@@ -62,6 +62,11 @@ INOTIFY_THRESHOLD = 24
 # overlay root cannot give: they live on the machine's own filesystem, under
 # the testbed's state directory as exports/<name>.
 HEAD_EXPORTS = {"home": "/home", "opt-cluster": "/opt/cluster"}
+# Where the head builds and keeps node images (oscar.cluster.image_build): on
+# the machine's own filesystem too, under the state directory as images/.
+# Versions are hard-linked trees of tens of thousands of files, renamed into
+# place.
+HEAD_IMAGES = "/var/lib/oscar/images"
 # Where the kernel shows network interfaces; addr_assign_type 3 is an address
 # set by hand (NET_ADDR_SET), one a bridge keeps whatever its ports do.
 SYS_CLASS_NET = "/sys/class/net"
@@ -322,9 +327,13 @@ class Testbed:
             args += ["--cap-add", "NET_ADMIN", "--cap-add", "NET_BROADCAST"]
         if host_plan.role == layout.HEAD:
             # Opening files by handle (the NFS server) needs DAC_READ_SEARCH.
-            args += ["--cap-add", "DAC_READ_SEARCH"]
+            # Building an image (mmdebstrap, a chroot for a derived version)
+            # mounts /proc, /sys and /dev in the new root, as on a real head:
+            # without SYS_ADMIN the tree gets a plain file for /dev/null.
+            args += ["--cap-add", "DAC_READ_SEARCH", "--cap-add", "SYS_ADMIN"]
             for name, path in sorted(HEAD_EXPORTS.items()):
                 args += ["--volume", f"{self.path('exports', name)}:{path}"]
+            args += ["--volume", f"{self.path('images')}:{HEAD_IMAGES}"]
         if host_plan.role == layout.COMPUTE:
             # The kernel of these machines has no NFS client: nodes mount the
             # head's NFS exports through FUSE, which needs the device and the
@@ -340,6 +349,7 @@ class Testbed:
         self.log(f"starting {len(plan.hosts)} hosts from {reference}")
         for name in HEAD_EXPORTS:
             os.makedirs(self.path("exports", name), mode=0o755, exist_ok=True)
+        os.makedirs(self.path("images"), mode=0o755, exist_ok=True)
 
         def start(host_plan):
             commands.podman(*self._run_args(plan, host_plan, reference), timeout=300)
