@@ -1,0 +1,357 @@
+"""Images on a real testbed: a head and four compute nodes, from build to rollback.
+
+In order, on one testbed (the tests of this module depend on each other):
+the wizard's first steps set up the head and the nodes and build two images,
+one of each Debian release (bookworm with the OSCAR node's packages, trixie
+without), through the head's package cache; a second build changes nothing;
+each image gets a derived second version, whose difference from the first is
+the package added; the four nodes are updated in place to the bookworm image
+(a dry run first, which changes nothing), keep who they are and their mounted
+home, and are completed again by the clients step; no drift is left, a file
+changed on one node is reported for that node alone; then both images roll
+back to version 1, and the nodes follow.  ODA records every version, which one
+is current, and each node's version and state.
+"""
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from testbed_helpers import ODA_INVENTORY, ROOT, VENV_BIN, podman_objects
+
+NAME = "it-image"
+NODES = ["node001", "node002", "node003", "node004"]
+PLAYBOOK_TIMEOUT = 2400
+IMAGES_ROOT = "/var/lib/oscar/images"
+# The testbed's own access to its hosts (its sshd drop-in and host key unit)
+# is the site's: an update must leave it, as a site lists its own files.
+TESTBED_EXCLUDES = [
+    "/etc/ssh/sshd_config.d/oscar-testbed.conf",
+    "/etc/systemd/system/oscar-testbed-hostkeys.service",
+]
+ADDED = "/usr/bin/tree"
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
+    r"failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
+
+
+def definitions(derived=False, pin=None):
+    """The images of this test, as a site writes image_definitions."""
+    images = [
+        {"name": "debian12", "suite": "bookworm"},
+        {"name": "debian13", "suite": "trixie", "oscar_packages": False},
+    ]
+    for image in images:
+        if derived:
+            image.update(packages=["tree"], base_version=1)
+        if pin is not None:
+            image["version"] = pin
+    return images
+
+
+@pytest.fixture(scope="module")
+def bed(cli, tmp_path_factory):
+    """The testbed, registered in its own ODA database, with a way to run playbooks on it."""
+    database = tmp_path_factory.mktemp("image-oda") / "oda.db"
+    url = f"sqlite:{database}"
+    cli("--name", NAME, "up", "--nodes", str(len(NODES)), "--oda", url, timeout=1200)
+    for host in ["head", *NODES]:
+        cli("--name", NAME, "forget-apt-index", host)
+    yield Bed(cli, url, database, tmp_path_factory.mktemp("image-vars"))
+    cli("--name", NAME, "down", check=False)
+    assert podman_objects(NAME) == [], "testbed objects left behind"
+
+
+class Bed:
+    def __init__(self, cli, url, database, vars_dir):
+        self.cli = cli
+        self.url = url
+        self.database = database
+        self.vars_dir = Path(vars_dir)
+        self.env = dict(os.environ, OSCAR_ODA_URL=url, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
+
+    def playbook(self, playbook, *args, extra=None):
+        argv = [str(VENV_BIN / "ansible-playbook"), playbook, "-i", ODA_INVENTORY, *args]
+        if extra is not None:
+            path = self.vars_dir / f"vars-{len(list(self.vars_dir.iterdir()))}.json"
+            path.write_text(json.dumps(extra))
+            argv += ["-e", f"@{path}"]
+        result = subprocess.run(
+            argv,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=PLAYBOOK_TIMEOUT,
+            env=self.env,
+            check=False,
+        )
+        return Run(result)
+
+    def oda(self, *args, check=True):
+        result = subprocess.run(
+            [str(VENV_BIN / "oda"), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
+        )
+        if check:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def ssh(self, host, command, check=True):
+        result = self.cli("--name", NAME, "ssh", host, command, check=False, timeout=600)
+        if check:
+            assert result.returncode == 0, f"{host}: {command}: {result.stdout}{result.stderr}"
+        return result
+
+    def head_json(self, command):
+        return json.loads(self.ssh("head", command).stdout)
+
+    def query(self, sql, *params):
+        with sqlite3.connect(self.database) as db:
+            return db.execute(sql, params).fetchall()
+
+    def versions(self, image):
+        listing = self.ssh("head", f"ls {IMAGES_ROOT}/{image}/versions").stdout.split()
+        current = self.ssh("head", f"readlink {IMAGES_ROOT}/{image}/current").stdout.strip()
+        return sorted(int(v) for v in listing), int(current.rsplit("/", 1)[-1])
+
+    def image_module(self, module, **args):
+        """One image module run on the head, through Ansible, as a site's ad-hoc task: its JSON result."""
+        result = subprocess.run(
+            [
+                str(VENV_BIN / "ansible"),
+                "head",
+                "-i",
+                ODA_INVENTORY,
+                "-m",
+                f"oscar.cluster.{module}",
+                "-a",
+                json.dumps(args),
+                "-o",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=dict(self.env, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json"),
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"]["head"]
+
+
+class Run:
+    def __init__(self, result):
+        self.rc = result.returncode
+        self.output = result.stdout + result.stderr
+        self.recap = {
+            m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
+            for m in RECAP.finditer(result.stdout)
+        }
+
+    def tail(self, lines=80):
+        return "\n".join(self.output.splitlines()[-lines:])
+
+    def ok(self):
+        return self.rc == 0 and all(r["failed"] == 0 and r["unreachable"] == 0 for r in self.recap.values())
+
+    def changed(self):
+        return {host: r["changed"] for host, r in self.recap.items() if r["changed"]}
+
+
+WIZARD = ("site.yml", "--tags", "install_server,build_image,complete_setup")
+
+
+@pytest.fixture(scope="module")
+def built(bed):
+    """The head, the nodes and both images, as the wizard's first steps make them."""
+    run = bed.playbook(*WIZARD, extra={"image_definitions": definitions()})
+    assert run.ok(), run.tail(120)
+    # The nodes run the bookworm image from now on, as ODA says (the first build recorded it).
+    bed.oda("node", "modify", "node[001-004]", "--image", "debian12")
+    return run
+
+
+def test_the_wizard_builds_one_image_of_each_release(bed, built):
+    for image in ("debian12", "debian13"):
+        assert bed.versions(image) == ([1], 1)
+    assert bed.query("SELECT name, status FROM wizard_steps WHERE name = 'build_image'") == [
+        ("build_image", "done")
+    ]
+    releases = {
+        image: bed.ssh(
+            "head", f". {IMAGES_ROOT}/{image}/current/root/etc/os-release && echo $VERSION_ID"
+        ).stdout
+        for image in ("debian12", "debian13")
+    }
+    assert releases == {"debian12": "12\n", "debian13": "13\n"}, releases
+    # The OSCAR node's packages went into the bookworm image only.
+    for image, has_slurmd in (("debian12", True), ("debian13", False)):
+        found = bed.ssh("head", f"test -x {IMAGES_ROOT}/{image}/current/root/usr/sbin/slurmd", check=False)
+        assert (found.returncode == 0) == has_slurmd, image
+
+
+def test_images_carry_no_node_identity(bed, built):
+    for image in ("debian12", "debian13"):
+        root = f"{IMAGES_ROOT}/{image}/current/root"
+        assert bed.ssh("head", f"stat -c %s {root}/etc/machine-id").stdout.strip() == "0"
+        keys = bed.ssh("head", f"ls {root}/etc/ssh/ | grep -c '^ssh_host_' || true").stdout.strip()
+        assert keys == "0", f"{image} carries SSH host keys"
+        assert bed.ssh("head", f"test -e {root}/etc/hostname", check=False).returncode != 0
+
+
+def test_boot_artifacts_are_exported_and_sums_match(bed, built):
+    for image in ("debian12", "debian13"):
+        boot = f"{IMAGES_ROOT}/{image}/boot/1"
+        listing = set(bed.ssh("head", f"ls {boot}").stdout.split())
+        assert {"vmlinuz", "initrd.img", "root.squashfs", "SHA256SUMS", "boot.json"} <= listing, listing
+        bed.ssh("head", f"cd {boot} && sha256sum --check --quiet SHA256SUMS")
+        kernel = json.loads(bed.ssh("head", f"cat {boot}/boot.json").stdout)["kernel"]
+        assert (
+            bed.ssh("head", f"test -f {IMAGES_ROOT}/{image}/current/root/boot/vmlinuz-{kernel}").returncode
+            == 0
+        )
+
+
+def test_oda_records_the_images_and_their_versions(bed, built):
+    rows = dict(bed.query("SELECT name, current_version FROM images"))
+    assert rows == {"debian12": 1, "debian13": 1}, rows
+    versions = bed.query(
+        "SELECT i.name, v.version, v.kernel FROM image_versions v"
+        " JOIN images i ON i.id = v.image_id ORDER BY 1, 2"
+    )
+    assert [(name, version) for name, version, _ in versions] == [("debian12", 1), ("debian13", 1)], versions
+    assert all(kernel for _, _, kernel in versions), versions
+
+
+def test_a_second_build_changes_nothing(bed, built):
+    again = bed.playbook("site.yml", "--tags", "build_image", extra={"image_definitions": definitions()})
+    assert again.ok(), again.tail(120)
+    assert again.changed() == {}, again.tail(120)
+    assert bed.versions("debian12") == ([1], 1)
+
+
+@pytest.fixture(scope="module")
+def derived(bed, built):
+    run = bed.playbook(
+        "site.yml", "--tags", "build_image", extra={"image_definitions": definitions(derived=True)}
+    )
+    assert run.ok(), run.tail(120)
+    return run
+
+
+def test_a_derived_version_differs_by_what_was_added(bed, derived):
+    for image in ("debian12", "debian13"):
+        assert bed.versions(image) == ([1, 2], 2)
+        info = bed.image_module("image_info", name=image, diff=[1, 2])
+        assert ADDED in info["diff"]["added"], info["diff"]
+        assert ADDED not in info["diff"]["removed"] + info["diff"]["changed"]
+    # Unchanged files are shared between the versions: the same inode.
+    inodes = bed.ssh(
+        "head",
+        f"stat -c %i {IMAGES_ROOT}/debian12/versions/[12]/root/usr/bin/ls",
+    ).stdout.split()
+    assert len(set(inodes)) == 1, inodes
+    assert dict(bed.query("SELECT name, current_version FROM images")) == {"debian12": 2, "debian13": 2}
+
+
+def update(bed, *args):
+    return bed.playbook("playbooks/image_update.yml", *args, extra={"image_update_exclude": TESTBED_EXCLUDES})
+
+
+def test_the_dry_run_lists_the_update_and_changes_nothing(bed, derived):
+    before = {node: bed.ssh(node, "cat /etc/machine-id").stdout for node in NODES}
+    dry = update(bed, "--check", "--diff")
+    assert dry.ok(), dry.tail(120)
+    assert re.search(r"node001 to debian12 version 2: \d+ created, \d+ updated, \d+ deleted", dry.output), (
+        dry.tail()
+    )
+    for node in NODES:
+        assert bed.ssh(node, f"test -e {ADDED}", check=False).returncode != 0, f"the dry run changed {node}"
+        assert bed.ssh(node, "cat /etc/machine-id").stdout == before[node]
+    assert {state for (state,) in bed.query("SELECT image_state FROM nodes WHERE name LIKE 'node%'")} == {
+        None
+    }
+
+
+@pytest.fixture(scope="module")
+def updated(bed, derived):
+    home = bed.ssh("head", "echo kept > /home/oscar-image-test && cat /home/oscar-image-test").stdout
+    assert home == "kept\n"
+    identity = {
+        node: bed.ssh(node, "cat /etc/machine-id /etc/ssh/ssh_host_ed25519_key.pub").stdout for node in NODES
+    }
+    run = update(bed)
+    assert run.ok(), run.tail(120)
+    return identity
+
+
+def test_the_nodes_are_updated_in_place_and_stay_themselves(bed, updated):
+    for node in NODES:
+        bed.ssh(node, f"test -x {ADDED}")
+        assert bed.ssh(node, "cat /etc/machine-id /etc/ssh/ssh_host_ed25519_key.pub").stdout == updated[node]
+        assert bed.ssh(node, "hostname").stdout.strip() == node
+        # The NFS home, mounted from the head, is not the image's to touch.
+        assert bed.ssh(node, "cat /home/oscar-image-test").stdout == "kept\n"
+    rows = bed.query(
+        "SELECT name, image_version, image_state FROM nodes WHERE name LIKE 'node%' ORDER BY name"
+    )
+    assert rows == [(node, 2, "in-sync") for node in NODES], rows
+
+
+def test_the_clients_step_completes_updated_nodes_and_slurm_runs(bed, updated):
+    run = bed.playbook("site.yml", "--tags", "complete_setup")
+    assert run.ok(), run.tail(120)
+    sinfo = bed.ssh("head", "sinfo --noheader --Node --format=%N:%t").stdout
+    assert sorted(sinfo.split()) == [f"{node}:idle" for node in NODES], sinfo
+    job = bed.ssh("head", f"timeout 120 srun -N {len(NODES)} hostname").stdout
+    assert sorted(job.split()) == NODES, job
+
+
+def drift(bed):
+    run = bed.playbook("playbooks/image_drift.yml")
+    assert run.ok(), run.tail(120)
+    return {node: re.search(rf"msg\W+{node}: ([^\n\"']*)", run.output).group(1) for node in NODES}
+
+
+def test_no_drift_is_left_and_a_changed_file_is_found(bed, updated):
+    assert set(drift(bed).values()) == {"no drift"}
+    bed.ssh("node003", "echo 'changed by hand' >> /etc/issue")
+    found = drift(bed)
+    assert "/etc/issue" in found["node003"], found
+    assert {found[node] for node in NODES if node != "node003"} == {"no drift"}, found
+    # The same from the head's shell, with C3's node ranges.
+    typed = bed.ssh("head", "cdrift --image debian12 --version 2 -w 'node[001-004]'", check=False)
+    assert "/etc/issue" in typed.stdout and "node003" in typed.stdout, typed.stdout + typed.stderr
+
+
+@pytest.fixture(scope="module")
+def rolled_back(bed, updated):
+    run = bed.playbook(
+        "site.yml", "--tags", "build_image", extra={"image_definitions": definitions(derived=True, pin=1)}
+    )
+    assert run.ok(), run.tail(120)
+    back = update(bed)
+    assert back.ok(), back.tail(120)
+    return run
+
+
+def test_a_rollback_brings_images_and_nodes_back_to_version_1(bed, rolled_back):
+    for image in ("debian12", "debian13"):
+        assert bed.versions(image) == ([1, 2], 1)
+    assert dict(bed.query("SELECT name, current_version FROM images")) == {"debian12": 1, "debian13": 1}
+    for node in NODES:
+        assert bed.ssh(node, f"test -e {ADDED}", check=False).returncode != 0, node
+    assert set(bed.query("SELECT image_version, image_state FROM nodes WHERE name LIKE 'node%'")) == {
+        (1, "in-sync")
+    }
+    assert set(drift(bed).values()) == {"no drift"}
