@@ -57,7 +57,7 @@ class Site:
         self.url = url
         self.database = database
 
-    def run(self, *args, skip=("--skip-tags", "test_cluster")):
+    def run(self, *args, skip=("--skip-tags", "test_cluster,build_image")):
         env = dict(os.environ, OSCAR_ODA_URL=self.url, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
         result = subprocess.run(
             [
