@@ -9,6 +9,7 @@ IMAGE = "/var/lib/oscar/images/debian13"
 ROOT_1 = f"{IMAGE}/versions/1/root"
 ROOT_2 = f"{IMAGE}/versions/2/root"
 
+
 def run(head, command):
     result = head.run(command)
     assert result.rc == 0, f"{command}: {result.stdout}{result.stderr}"
@@ -25,7 +26,7 @@ def test_two_versions_and_the_second_is_current(head):
 
 
 def test_the_image_is_debian_13(head):
-    assert "VERSION_ID=\"13\"" in run(head, f"cat {ROOT_2}/etc/os-release")
+    assert 'VERSION_ID="13"' in run(head, f"cat {ROOT_2}/etc/os-release")
 
 
 def test_the_second_version_adds_the_package_and_shares_the_rest(head):
@@ -35,7 +36,8 @@ def test_the_second_version_adds_the_package_and_shares_the_rest(head):
     assert len(set(inodes)) == 1, "unchanged files are not shared between versions"
     # Ten versions would not cost ten images: the second costs a small part of the first.
     # du counts a file linked from both versions once, under the first.
-    first, second = (int(line.split()[0]) for line in run(head, f"du -s --block-size=1 {ROOT_1} {ROOT_2}").splitlines())
+    usage = run(head, f"du -s --block-size=1 {ROOT_1} {ROOT_2}").splitlines()
+    first, second = (int(line.split()[0]) for line in usage)
     assert second < first * 0.2, (first, second)
 
 
