@@ -97,6 +97,11 @@ def write_json_atomic(path, data):
         raise
 
 
+def read_json(path):
+    with open(path) as handle:
+        return json.load(handle)
+
+
 def kernels(root):
     """Kernel releases a root tree can boot: a /boot/vmlinuz-R with its /lib/modules/R."""
     found = []
@@ -208,8 +213,7 @@ class ImageStore:
     def meta(self, name, version):
         """What version.json says of a version, with its path."""
         number = self.resolve(name, version)
-        with open(os.path.join(self.version_dir(name, number), VERSION_FILE)) as handle:
-            data = json.load(handle)
+        data = read_json(os.path.join(self.version_dir(name, number), VERSION_FILE))
         data["path"] = self.version_root(name, number)
         data.setdefault("kernel", None)
         data["kernels"] = kernels(data["path"])
@@ -314,10 +318,15 @@ class ImageStore:
             record = {
                 key: source.get(key) for key in ("kernel", "packages", "recipe", "suite") if key in source
             }
-            record.update(parent=None, note="copy of %s version %d" % (name, number))
+            record.update(parent=None, note=copy_note(name, number))
             created = self.commit(new_name, staged, record)
         self.set_current(new_name, created)
         return created
+
+
+def copy_note(name, version):
+    """What version 1 of a copied image says it was made from."""
+    return "copy of %s version %d" % (name, version)
 
 
 def remove_tree(path):
