@@ -22,6 +22,7 @@ EPILOG = """examples:
   cdrift --image debian12 --version 2 -w 'node[001-004]'
   cdrift                              every node against its image and version in ODA
   cdrift --checksum :0-3              compare file contents, not only sizes and times
+  cdrift --exclude-path /etc/ssh/sshd_config.d/site.conf     a site's own file is not drift
 Each node prints "no drift", or one "KIND PATH" line per differing path (missing from
 the node, extra on it, changed), prefixed by its name.  The paths an image update never
 touches (identity, logs, mounts, the files the roles write from ODA) are not drift.
@@ -55,6 +56,14 @@ def build_parser():
         default=DEFAULT_ROOT,
         metavar="DIR",
         help="where the images are (default: %(default)s)",
+    )
+    images.add_argument(
+        "--exclude-path",
+        dest="exclude_paths",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a site path that is not drift, as image_sync's exclude (repeatable; -x excludes nodes)",
     )
     images.add_argument(
         "--checksum", action="store_true", help="compare the content of every file, not only size and time"
@@ -130,6 +139,7 @@ def run(argv):
             "images_root": args.images_root,
             "images": images_of(targets, args.image, args.version),
             "checksum": args.checksum,
+            "exclude": args.exclude_paths,
         }
         # rsync makes its own SSH connections: none for the C3 daemon to keep.
         args.persist = 0

@@ -4,7 +4,7 @@ A job is plain data (so the connection-holding daemon in ``mux`` can run it
 for a client): ``{"kind": "exec", "command": ...}``, ``{"kind": "push",
 "files": [...], "blind": bool}`` or ``{"kind": "get", "source": ...,
 "directory": ...}``, or ``{"kind": "drift", "images_root": ..., "images":
-{node: [image, version]}, "checksum": bool}``, which runs rsync on this
+{node: [image, version]}, "checksum": bool, "exclude": [path]}``, which runs rsync on this
 host against each node (image_sync's dry run).  A target is ``{"host": Host dict, "cluster": name}``.
 Every host gets its own connect timeout and command timeout; a host that
 fails never holds up the others.
@@ -533,6 +533,7 @@ async def run_drift(host, job, connect_timeout):
             ssh_key=host.keys[0] if host.keys else None,
             ssh_port=host.port,
             ssh_extra=drift_ssh_options(host, connect_timeout),
+            exclude=job.get("exclude", ()),
         ).drift(checksum=job["checksum"])
 
     try:

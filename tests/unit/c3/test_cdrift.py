@@ -113,6 +113,11 @@ def test_no_drift_then_a_changed_file_is_reported_for_its_node_only(cluster):
         "node003: no drift",
     ]
     assert "failed: node002 (1 path differs from debian12 version 2)" in found.stderr
+    # A site's path is not drift when excluded, as for image_sync.
+    excluded = cdrift("--image", "debian12", "--exclude-path", "/etc/issue", "-w", "node002")
+    assert excluded.returncode == 0 and excluded.stdout == "node002: no drift\n", excluded.stderr
+    refused = cdrift("--image", "debian12", "--exclude-path", "etc/issue", "-w", "node002")
+    assert refused.returncode != 0 and "exclude entry 'etc/issue' is not an absolute path" in refused.stderr
 
 
 def test_version_one_lacks_what_the_nodes_have_and_odas_image_is_used_without_image(cluster):
