@@ -23,16 +23,16 @@ from pathlib import Path
 import pytest
 from testbed_helpers import ODA_INVENTORY, ROOT, VENV_BIN, podman_objects
 
+from oscar_testbed.image import site_paths
+
 NAME = "it-image"
 NODES = ["node001", "node002", "node003", "node004"]
 PLAYBOOK_TIMEOUT = 2400
 IMAGES_ROOT = "/var/lib/oscar/images"
-# The testbed's own access to its hosts (its sshd drop-in and host key unit)
-# is the site's: an update must leave it, as a site lists its own files.
-TESTBED_EXCLUDES = [
-    "/etc/ssh/sshd_config.d/oscar-testbed.conf",
-    "/etc/systemd/system/oscar-testbed-hostkeys.service",
-]
+# The testbed's own access to its hosts (its sshd drop-in, key and host key
+# unit) and the units it masks are the site's: an update must leave them, as
+# a site lists its own files.
+TESTBED_EXCLUDES = site_paths()
 ADDED = "/usr/bin/tree"
 RECAP = re.compile(
     r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
@@ -252,9 +252,9 @@ def derived(bed, built):
 def test_a_derived_version_differs_by_what_was_added(bed, derived):
     for image in ("debian12", "debian13"):
         assert bed.versions(image) == ([1, 2], 2)
-        info = bed.image_module("image_info", name=image, diff=[1, 2])
-        assert ADDED in info["diff"]["added"], info["diff"]
-        assert ADDED not in info["diff"]["removed"] + info["diff"]["changed"]
+        info = bed.image_module("image_info", name=image, compare=[1, 2])
+        assert ADDED in info["changes"]["added"], info["changes"]
+        assert ADDED not in info["changes"]["removed"] + info["changes"]["changed"]
     # Unchanged files are shared between the versions: the same inode.
     inodes = bed.ssh(
         "head",

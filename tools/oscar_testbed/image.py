@@ -110,6 +110,23 @@ MASKED_UNITS = (
 ENABLED_UNITS = ("oscar-testbed-hostkeys.service", "ssh.service")
 
 
+def site_paths():
+    """What the testbed adds to a host that an image update must leave alone.
+
+    Its access (the sshd drop-in, the key directory it bind-mounts, the host
+    key unit and its enablement) and the units it masks: to a node image
+    these are a site's own files, as a site lists its own to image_sync.
+    """
+    paths = [
+        "/etc/ssh/sshd_config.d/oscar-testbed.conf",
+        "/etc/systemd/system/oscar-testbed-hostkeys.service",
+        "/etc/systemd/system/ssh.service.wants/oscar-testbed-hostkeys.service",
+        TESTBED_KEY_DIR,
+    ]
+    paths += ["/etc/systemd/system/" + unit for unit in MASKED_UNITS]
+    return paths
+
+
 def sources_list(mirror, security_mirror):
     return (
         f"deb {mirror} {SUITE} main\n"
