@@ -55,6 +55,9 @@ FIRST_REQUEST_SECONDS = 60
 BACKLOG = 64
 # The commands that reach nodes, so that start the daemon when none runs.
 NODE_COMMANDS = ("cexec", "cexecs", "cpush", "cget", "crm", "ckill", "cshutdown")
+# Jobs whose programs run on this host and open their own SSH connections (cdrift's
+# rsync): the fan-out runs them in process, with no connection of its own.
+LOCAL_JOBS = ("drift",)
 # Options with which a command may run nothing (help, dry run), ask first (-i), or
 # choose no daemon (--persist 0): with them no daemon is started ahead.
 _NOT_AHEAD_LETTERS = set("hni")
@@ -415,7 +418,9 @@ def run_through_daemon(request, on_result):
 
 
 def run_in_process(request, on_result):
-    early = open_early(request["targets"], request["fanout"])  # connecting while asyncssh is imported
+    # Connecting while asyncssh is imported; a job run from this host (drift's
+    # rsync) makes its own connections.
+    early = {} if request["job"]["kind"] in LOCAL_JOBS else open_early(request["targets"], request["fanout"])
     try:
         from . import runner  # noqa: PLC0415 (first: it imports asyncio its own way)
     except BaseException:

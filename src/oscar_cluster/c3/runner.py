@@ -3,7 +3,9 @@
 A job is plain data (so the connection-holding daemon in ``mux`` can run it
 for a client): ``{"kind": "exec", "command": ...}``, ``{"kind": "push",
 "files": [...], "blind": bool}`` or ``{"kind": "get", "source": ...,
-"directory": ...}``.  A target is ``{"host": Host dict, "cluster": name}``.
+"directory": ...}``, or ``{"kind": "drift", "images_root": ..., "images":
+{node: [image, version]}, "checksum": bool, "exclude": [path]}``, which runs rsync on this
+host against each node (image_sync's dry run).  A target is ``{"host": Host dict, "cluster": name}``.
 Every host gets its own connect timeout and command timeout; a host that
 fails never holds up the others.
 """
@@ -497,8 +499,69 @@ async def run_get(pool, host, job, connect_timeout, timeout, *, cluster):
     return await _with_connection(pool, host, connect_timeout, work)
 
 
+def drift_ssh_options(host, connect_timeout):
+    """The ssh options of a host's Ansible settings, for rsync's own ssh (key, port and user go apart)."""
+    words = ["-o", "ConnectTimeout=%d" % max(1, round(connect_timeout))]
+    for key in host.keys[1:]:
+        words += ["-i", key]
+    for config in host.config:
+        words += ["-F", config]
+    if host.known_hosts:
+        words += ["-o", "UserKnownHostsFile=%s" % " ".join(host.known_hosts)]
+    if host.kex:
+        words += ["-o", "KexAlgorithms=%s" % host.kex]
+    if host.ciphers:
+        words += ["-o", "Ciphers=%s" % host.ciphers]
+    return words
+
+
+async def run_drift(host, job, connect_timeout):
+    """The node against its image version: OK with "no drift", or FAILED (exit 1) with the paths."""
+    # Imported here: only cdrift needs the image library.
+    from oscar_cluster.module_utils.image_errors import ImageCommandError, ImageError  # noqa: PLC0415
+    from oscar_cluster.module_utils.image_sync import ImageSync, report_lines  # noqa: PLC0415
+
+    name, version = job["images"][host.name]
+
+    def compare():
+        return ImageSync(
+            job["images_root"],
+            name,
+            version,
+            destination=host.address,
+            ssh_user=host.user or "root",
+            ssh_key=host.keys[0] if host.keys else None,
+            ssh_port=host.port,
+            ssh_extra=drift_ssh_options(host, connect_timeout),
+            exclude=job.get("exclude", ()),
+        ).drift(checksum=job["checksum"])
+
+    try:
+        answer = await asyncio.to_thread(compare)
+    except ImageCommandError as error:
+        # rsync's 255 is ssh's: no connection to the node.
+        status = UNREACHABLE if error.rc == 255 else FAILED
+        return Result(host.name, status, error.rc, "", str(error))
+    except ImageError as error:
+        return Result(host.name, FAILED, None, "", str(error))
+    output = "".join(line + "\n" for line in report_lines(answer["drift"]))
+    if not answer["differs"]:
+        return Result(host.name, OK, 0, output)
+    count = sum(len(paths) for paths in answer["drift"].values())
+    reason = "%d path%s differ%s from %s version %d" % (
+        count,
+        "" if count == 1 else "s",
+        "s" if count == 1 else "",
+        name,
+        answer["version"],
+    )
+    return Result(host.name, FAILED, 1, output, reason)
+
+
 async def run_one(pool, target, job, connect_timeout, timeout):
     host = Host.from_dict(target["host"])
+    if job["kind"] == "drift":
+        return await run_drift(host, job, connect_timeout)
     if job["kind"] == "exec":
         return await run_exec(pool, host, job, connect_timeout, timeout)
     if job["kind"] == "push":

@@ -1,0 +1,421 @@
+# -*- coding: utf-8 -*-
+# Copyright: oscar.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Running nodes kept in step with a version of their image, by rsync from the head.
+
+OSCAR's si_updateclient, and the drift report it never had: one rsync
+command line for both.  An update pushes a version's root tree to the node
+(``/`` over SSH, or a local directory in tests); drift is the same command as
+a dry run, its itemized list read as what the node lacks, what it has in
+excess and what differs.
+
+What an update must never touch is one list, ``NEVER_TOUCHED``: the node's
+identity, its logs, the state of the running system, and the files the
+collection's roles write on each node from ODA.  Excluded paths are also
+protected from ``--delete`` (rsync never deletes what a rule excludes), so
+the node keeps them whatever the image holds.
+
+An interrupted update: ``--delay-updates`` writes every changed regular file
+into a ``.~tmp~`` directory beside it and renames them all into place at the
+end, and ``--delete-delay`` removes files at the end too, so a run killed
+midway (rsync or the node) leaves the node's files as they were, plus those
+partial directories, which the next run uses and removes (with, after a
+SIGKILL, the one temporary ``.NAME.XXXXXX`` file rsync was writing, which
+the rerun deletes and reports).  New directories and symbolic links are made
+as the run goes (rsync cannot delay them); they are new paths no program of
+the old version uses.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import os
+import re
+import shlex
+import shutil
+import subprocess
+
+from .image_errors import ImageCommandError, ImageInputError
+from .image_store import ImageStore
+
+# Paths an update never touches and drift never reports, as rsync patterns
+# anchored at the node's root (a directory stands for all it holds), with why.
+IDENTITY = (
+    ("/etc/machine-id", "the node's identity: systemd and journald key their state on it"),
+    ("/var/lib/dbus/machine-id", "the node's identity (D-Bus's copy of machine-id)"),
+    ("/etc/ssh/ssh_host_*", "the node's SSH host keys: clients know the node by them"),
+    ("/etc/hostname", "the node's name"),
+    ("/etc/mailname", "the node's name, as mail programs give it"),
+    ("/etc/machine-info", "the node's pretty name and location (hostnamectl)"),
+    ("/etc/hosts", "the node's name and the cluster's hosts (written by the _common role from ODA)"),
+    ("/etc/fstab", "the node's own disks and mounts"),
+    ("/etc/resolv.conf", "the node's resolver (written by the clients role from ODA)"),
+    ("/etc/adjtime", "the node's hardware clock drift"),
+    ("/etc/network/interfaces", "the node's addresses (ifupdown)"),
+    ("/etc/network/interfaces.d", "the node's addresses (ifupdown)"),
+    ("/etc/systemd/network", "the node's addresses (systemd-networkd)"),
+    ("/etc/NetworkManager/system-connections", "the node's addresses (NetworkManager)"),
+    ("/etc/netplan", "the node's addresses (netplan)"),
+    ("/etc/udev/rules.d/70-persistent-net.rules", "the names of the node's own network cards"),
+)
+LOGS = (
+    ("/var/log", "the node's logs, its history and not the image's"),
+    ("/var/mail", "mail delivered on the node"),
+)
+NODE_STATE = (
+    ("/proc", "kernel file system, mounted"),
+    ("/sys", "kernel file system, mounted"),
+    ("/dev", "device nodes, mounted (devtmpfs)"),
+    ("/run", "runtime state, mounted (tmpfs)"),
+    ("/tmp", "the running programs' temporary files"),
+    ("/var/tmp", "temporary files kept across reboots"),
+    ("/var/spool", "queued work: mail, cron, print and batch jobs"),
+    ("/var/lib/systemd", "systemd's state: timers' last runs, random seed, coredumps"),
+    ("/var/lib/apt/lists", "the node's APT index, refreshed on the node"),
+    ("/var/lib/apt/periodic", "when the node last refreshed its APT index"),
+    ("/var/cache/apt", "downloaded packages, a cache of the node's"),
+    ("/var/cache/man", "a cache rebuilt on the node"),
+    ("/var/lib/dhcp", "the node's DHCP leases"),
+    ("/var/lib/chrony", "the node's clock drift and time sources"),
+    ("/var/lib/logrotate", "when the node's logs were last rotated"),
+    ("/var/lib/private", "state of the node's dynamic-user services"),
+    ("/var/lib/slurm", "slurmd's state of the node's jobs"),
+    ("/var/lib/munge", "munged's state"),
+    ("/var/backups", "the node's own backups of its user and package databases"),
+    ("/home", "users' files: mounted from the head over NFS (clients role)"),
+    ("/opt/cluster", "the cluster's shared software (MPICH...): mounted from the head over NFS"),
+    ("/mnt", "mount points of the node's own"),
+    ("/media", "removable media mounted on the node"),
+    ("/lost+found", "the node's file system check"),
+    ("/swapfile", "the node's swap"),
+)
+# What the collection's roles write on each node from ODA (read from their
+# tasks: template, copy, lineinfile, replace, blockinfile, file destinations);
+# an update must not undo them, and the next run of the role would only
+# write them again.  Keep this in step with roles/clients, roles/_common and
+# roles/env_switcher.
+ROLE_MANAGED = (
+    ("/root/.ssh", "root's cluster key and authorized keys (clients: ssh.yml)"),
+    ("/etc/ssh/ssh_config.d/oscar-cluster.conf", "SSH client settings for the cluster (clients: ssh.yml)"),
+    ("/etc/ssh/ssh_known_hosts", "the cluster's host keys (clients: ssh.yml)"),
+    ("/etc/munge/munge.key", "the cluster's MUNGE key, the head's (clients: slurm.yml)"),
+    ("/etc/default/slurmd", "slurmd's options: configless, the head's address (clients: slurm.yml)"),
+    ("/etc/systemd/system/slurmd.service.d", "slurmd's drop-in (clients: slurm.yml)"),
+    (
+        "/etc/apt/apt.conf.d/99oscar-package-cache",
+        "packages through the head's cache (clients: packages.yml)",
+    ),
+    ("/etc/chrony/chrony.conf", "pools turned off for the head (clients: chrony.yml)"),
+    ("/etc/chrony/sources.d/oscar-head.sources", "time from the head (clients: chrony.yml)"),
+    ("/etc/default/chrony", "chronyd's options (_common: chrony.yml)"),
+    ("/etc/systemd/system/chrony.service.d", "chronyd's drop-in (_common: chrony.yml)"),
+    ("/etc/systemd/system/*.mount", "the NFS mounts from ODA (clients: nfs.yml)"),
+    ("/etc/systemd/system/oscar-nfs-*.service", "the userspace NFS mounts from ODA (clients: nfs.yml)"),
+    ("/etc/systemd/system/*.wants/*.mount", "the NFS mounts enabled (clients: nfs.yml)"),
+    (
+        "/etc/systemd/system/*.wants/oscar-nfs-*.service",
+        "the userspace NFS mounts enabled (clients: nfs.yml)",
+    ),
+    ("/etc/systemd/system/run-rpc_pipefs.mount.d", "rpc_pipefs off without kernel NFS (clients: nfs.yml)"),
+    ("/usr/local/sbin/oscar-nfs-fuse", "the userspace NFS client (clients: nfs.yml)"),
+    ("/etc/env-switcher", "the switcher's catalog, modulefiles and shell init (env_switcher)"),
+    ("/usr/local/lib/env-switcher", "the modulefiles' commands (env_switcher: modulefiles.yml)"),
+    ("/usr/local/bin/switcher", "the switcher command (env_switcher: switcher.yml)"),
+    ("/etc/environment-modules/modulespath", "where modulefiles are looked for (env_switcher: shells.yml)"),
+    ("/etc/profile.d/env-switcher.sh", "the switcher in login shells (env_switcher: shells.yml)"),
+    ("/etc/bash.bashrc", "a block for the switcher in bash (env_switcher: shells.yml)"),
+    ("/etc/zsh/zshenv", "a block for the switcher in zsh (env_switcher: shells.yml)"),
+    ("/etc/csh/cshrc.d/env-switcher", "the switcher in csh (env_switcher: shells.yml)"),
+)
+NEVER_TOUCHED = IDENTITY + LOGS + NODE_STATE + ROLE_MANAGED
+
+RSYNC_OPTIONS = (
+    "--archive",
+    "--hard-links",
+    "--acls",
+    "--xattrs",
+    "--numeric-ids",  # the image's uids are the node's: no mapping through names
+    "--one-file-system",  # never into what is mounted on the node (nor in the image)
+    "--delete",
+    "--delete-delay",  # deletions at the end too, with the delayed updates
+    "--delay-updates",  # changed files land together at the end (see the module's doc)
+    "--itemize-changes",
+    "--out-format=%i %n",
+    "--stats",
+    "--no-human-readable",
+)
+SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new")
+C_LOCALE = {"LANG": "C", "LC_ALL": "C"}
+# %i is 11 characters, YXcstpoguax (Y the update type, X the file type), or
+# "*deleting" padded; then a space and the name.
+_ITEM = re.compile(r"^(\*deleting  |[<>ch.][fdLDS][.+?a-zA-Z ]{9}) (.+)$")
+# In the C locale rsync writes bytes it cannot print as \#ooo (octal).
+_ESCAPE = re.compile(r"\\#([0-7]{3})")
+_KEPT_DIRECTORY = re.compile(r"^cannot delete non-empty directory: (.+)$", re.MULTILINE)
+_BYTES_SENT = re.compile(r"^Total bytes sent: ([0-9]+)$", re.MULTILINE)
+_TIME_FLAGS = set("tTun")
+
+
+def protection(path):
+    """(pattern, reason) of the built-in entry that protects a node path, or None."""
+    path = "/" + path.strip("/")
+    candidates = [path]
+    while os.path.dirname(candidates[-1]) != candidates[-1]:
+        candidates.append(os.path.dirname(candidates[-1]))
+    for pattern, reason in NEVER_TOUCHED:
+        if any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates[:-1]):
+            return pattern, reason
+    return None
+
+
+def site_excludes(entries):
+    """The site's exclude entries, checked: absolute paths, no '..'; ImageInputError naming the entry."""
+    checked = []
+    for entry in entries or ():
+        if not isinstance(entry, str) or not entry.startswith("/"):
+            raise ImageInputError("exclude entry %r is not an absolute path" % (entry,))
+        if ".." in entry.split("/"):
+            raise ImageInputError("exclude entry %r contains '..': name the path itself" % (entry,))
+        if any(char in entry for char in "\n\r\0"):
+            raise ImageInputError("exclude entry %r contains a line break or NUL" % (entry,))
+        if entry.strip("/") == "":
+            raise ImageInputError("exclude entry %r would exclude the whole tree" % (entry,))
+        checked.append(entry)
+    return checked
+
+
+def check_overrides(overrides):
+    """The override directory's path, if it exists and holds no protected path; ImageInputError otherwise."""
+    if not isinstance(overrides, str) or not os.path.isabs(overrides):
+        raise ImageInputError("overrides %r is not an absolute path" % (overrides,))
+    if not os.path.isdir(overrides):
+        raise ImageInputError("overrides directory %s does not exist" % overrides)
+    for directory, dirs, files in os.walk(overrides):
+        # Files (and empty directories): a protected directory is then named by what it holds.
+        leaves = files + [name for name in dirs if not os.listdir(os.path.join(directory, name))]
+        for name in sorted(leaves):
+            node_path = "/" + os.path.relpath(os.path.join(directory, name), overrides)
+            found = protection(node_path)
+            if found:
+                raise ImageInputError(
+                    "overrides %s holds %s, which an update never touches (%s: %s); remove it"
+                    % (overrides, node_path, found[0], found[1])
+                )
+    return os.path.normpath(overrides)
+
+
+def ssh_command(ssh_key=None, port=None, extra=()):
+    """rsync's --rsh: ssh with no prompt, a new host's key accepted, an unknown changed key refused."""
+    words = ["ssh", *SSH_OPTIONS]
+    if ssh_key:
+        words += ["-i", ssh_key]
+    if port:
+        words += ["-p", str(port)]
+    words += list(extra)
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def target(destination, ssh_user="root"):
+    """rsync's destination: a local directory (an absolute path) as is, else the node's / over SSH."""
+    if not isinstance(destination, str) or not destination.strip():
+        raise ImageInputError("destination %r is not a node address or a directory" % (destination,))
+    if destination.startswith("/"):
+        return destination.rstrip("/") + "/", True
+    if re.search(r"[\s/@]", destination) or destination.startswith("-"):
+        raise ImageInputError("destination %r is not a host name or address" % (destination,))
+    host = "[%s]" % destination if ":" in destination else destination
+    return "%s@%s:/" % (ssh_user, host) if ssh_user else "%s:/" % host, False
+
+
+def rsync_argv(rsync, sources, destination, *, excludes=(), dry_run=False, checksum=False, rsh=None):
+    """The whole command: built-in then site excludes, sources in order (the first holding a path wins)."""
+    argv = [rsync, *RSYNC_OPTIONS]
+    if dry_run:
+        argv.append("--dry-run")
+    if checksum:
+        argv.append("--checksum")
+    if rsh:
+        argv.append("--rsh=%s" % rsh)
+    argv += ["--exclude=%s" % pattern for pattern, _reason in NEVER_TOUCHED]
+    argv += ["--exclude=%s" % pattern for pattern in excludes]
+    argv += [source.rstrip("/") + "/" for source in sources]
+    argv.append(destination)
+    return argv
+
+
+def parse_itemized(text):
+    """[(kind, flags, path)] from --itemize-changes lines: kind is deleting, created or changed.
+
+    Paths are the node's, absolute, without the trailing slash rsync puts on
+    directories.  An entry whose only difference is a time, on something
+    not sent (a directory's mtime, moved by what was made in it; a file
+    found equal by --checksum) is left out: it is not a difference in content.
+    """
+    # A directory kept because it holds excluded files: rsync says so (before
+    # a dry run's "*deleting" line for it, which does not happen).
+    kept = set(_KEPT_DIRECTORY.findall(text))
+    items = []
+    for line in text.splitlines():
+        match = _ITEM.match(line)
+        if not match:
+            continue
+        item, name = match.groups()
+        name = unescape(name)
+        if name in ("./", "."):
+            continue
+        path = "/" + name.rstrip("/")
+        if item.startswith("*deleting"):
+            if name.rstrip("/") in kept:
+                continue
+            items.append(("deleting", "*deleting", path))
+            continue
+        flags, attributes = item[:2], item[2:].strip()
+        if attributes and set(attributes) == {"+"}:
+            items.append(("created", flags + attributes, path))
+            continue
+        changed_flags = set(attributes) - {".", " "}
+        if flags[0] == "." and changed_flags <= _TIME_FLAGS:
+            continue
+        items.append(("changed", flags + attributes, path))
+    return items
+
+
+def unescape(name):
+    """A name as rsync printed it, its \\#ooo escapes turned back into the bytes they stand for."""
+    if "\\#" not in name:
+        return name
+    raw = _ESCAPE.sub(lambda match: chr(int(match.group(1), 8)), name)
+    try:
+        return raw.encode("latin-1").decode("utf-8", "surrogateescape")
+    except UnicodeError:
+        return raw
+
+
+def bytes_sent(text):
+    match = _BYTES_SENT.search(text)
+    return int(match.group(1)) if match else 0
+
+
+def _lists(items, names):
+    kinds = ("created", "changed", "deleting")
+    lists = {
+        name: sorted(path for kind, _flags, path in items if kind == wanted)
+        for name, wanted in zip(names, kinds, strict=True)
+    }
+    return lists
+
+
+def run_command(argv):
+    """The one way this library runs a program: argv list, C locale; (rc, stdout, stderr)."""
+    environment = dict(os.environ, **C_LOCALE)
+    process = subprocess.run(
+        argv, capture_output=True, text=True, errors="replace", env=environment, check=False
+    )
+    return process.returncode, process.stdout, process.stderr
+
+
+class ImageSync:
+    """Push or compare one version of an image with one node."""
+
+    def __init__(
+        self,
+        store,
+        name,
+        version=None,
+        *,
+        destination,
+        ssh_user="root",
+        ssh_key=None,
+        ssh_port=None,
+        ssh_extra=(),
+        exclude=(),
+        overrides=None,
+        rsync=None,
+        runner=run_command,
+    ):
+        self.store = store if isinstance(store, ImageStore) else ImageStore(store)
+        self.name = name
+        self.version = self.store.resolve(name, version)
+        self.excludes = site_excludes(exclude)
+        self.overrides = check_overrides(overrides) if overrides else None
+        self.destination, local = target(destination, ssh_user)
+        if ssh_key and not os.path.isfile(ssh_key):
+            raise ImageInputError("ssh_key %s does not exist" % ssh_key)
+        self.rsh = None if local else ssh_command(ssh_key, ssh_port, ssh_extra)
+        self.rsync = rsync or shutil.which("rsync")
+        if not self.rsync:
+            raise ImageCommandError("rsync is not installed on this host")
+        self.runner = runner
+
+    @property
+    def sources(self):
+        root = self.store.version_root(self.name, self.version)
+        return [self.overrides, root] if self.overrides else [root]
+
+    def argv(self, *, dry_run=False, checksum=False):
+        return rsync_argv(
+            self.rsync,
+            self.sources,
+            self.destination,
+            excludes=self.excludes,
+            dry_run=dry_run,
+            checksum=checksum,
+            rsh=self.rsh,
+        )
+
+    def _run(self, argv):
+        rc, out, err = self.runner(argv)
+        if rc != 0:
+            raise ImageCommandError(
+                "rsync of image '%s' version %d to %s failed (exit %d): %s"
+                % (
+                    self.name,
+                    self.version,
+                    self.destination,
+                    rc,
+                    (err or out).strip()[-2000:] or "no message",
+                ),
+                rc=rc,
+                stdout=out,
+                stderr=err,
+            )
+        # rsync's notes (a directory it keeps) may come on either stream.
+        return out + "\n" + (err or "")
+
+    def update(self, dry_run=False):
+        """changed, version, files {created, updated, deleted}, bytes_sent (a dry run changes nothing)."""
+        out = self._run(self.argv(dry_run=dry_run))
+        files = _lists(parse_itemized(out), ("created", "updated", "deleted"))
+        return {
+            "changed": any(files.values()),
+            "version": self.version,
+            "files": files,
+            "bytes_sent": bytes_sent(out),
+        }
+
+    def drift(self, checksum=False):
+        """version, drift {missing, extra, changed}, differs: the node against the version, read-only."""
+        out = self._run(self.argv(dry_run=True, checksum=checksum))
+        drift = _lists(parse_itemized(out), ("missing", "changed", "extra"))
+        return {"version": self.version, "drift": drift, "differs": any(drift.values())}
+
+
+def diff_text(lists):
+    """A module's diff: each list's paths, one per line, under its name."""
+    lines = []
+    for name, paths in lists.items():
+        if paths:
+            lines.append("%s:" % name)
+            lines += ["  %s" % path for path in paths]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def report_lines(drift):
+    """A drift as lines: 'no drift', or one 'KIND PATH' per differing path, in path order."""
+    found = [(path, kind) for kind in ("missing", "extra", "changed") for path in drift[kind]]
+    if not found:
+        return ["no drift"]
+    return ["%-7s %s" % (kind, path) for path, kind in sorted(found)]

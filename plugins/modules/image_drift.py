@@ -1,0 +1,190 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oscar.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: image_drift
+short_description: List the files of a running node that differ from a version of its image
+version_added: 0.2.0
+description:
+  - Compares a running node with a version of its image, from the head, and lists the paths
+    missing from the node, extra on it, and changed (content, type, owner, mode, ACLs or extended
+    attributes). Read-only - it is the dry run of M(oscar.cluster.image_sync), with the same
+    options, so what it reports is what an update would change.
+  - The paths an update never touches (the node's identity, logs, the running node's state,
+    mounted file systems and the files the collection's roles write from ODA) are not drift; see
+    M(oscar.cluster.image_sync) for the list.
+  - Without O(checksum), a file counts as changed when its size or modification time differs, as
+    rsync judges; with it, when its content differs (every file is read on both sides).
+  - A directory or symbolic link whose only difference is its modification time is not drift.
+  - Run it on the head, one task per node (C(delegate_to) the head). The C(cdrift) command of the
+    head does the same for many nodes at once, with C3's node ranges.
+author:
+  - oscar.cluster developers (!UNKNOWN)
+attributes:
+  check_mode:
+    description: Nothing is ever changed; check mode runs the same comparison.
+    support: full
+  diff_mode:
+    description: The differing paths, one per line, under missing, extra and changed.
+    support: full
+  platform:
+    description: >-
+      Runs on the head, which holds the images; the node needs rsync and root's SSH access from
+      the head.
+    support: full
+    platforms: posix
+options:
+  name:
+    description: The image.
+    type: str
+    required: true
+  images_root:
+    description: The directory holding the images on the head.
+    type: path
+    default: /var/lib/oscar/images
+  version:
+    description:
+      - The version to compare the node with; by default the image's current version.
+      - A version that does not exist is an error naming the image and the version.
+    type: int
+  destination:
+    description:
+      - The node's address (host name or IP address) as the head reaches it over SSH; its C(/) is
+        compared.
+      - An absolute path instead compares that local directory.
+    type: str
+    required: true
+  ssh_user:
+    description: The user rsync logs in as on the node; it must be able to read every file.
+    type: str
+    default: root
+  ssh_key:
+    description: A private key on the head for the node; by default SSH's own configuration and keys.
+    type: path
+  exclude:
+    description:
+      - The site's own paths that are not drift, added to the built-in list (as for
+        M(oscar.cluster.image_sync)).
+      - Absolute paths of the node, with no C(..); rsync's wildcards apply.
+    type: list
+    elements: str
+    default: []
+  overrides:
+    description: The site's override directory laid over the image, as given to M(oscar.cluster.image_sync).
+    type: path
+  checksum:
+    description: Compare the content of every file (rsync C(--checksum)), not only size and time.
+    type: bool
+    default: false
+seealso:
+  - module: oscar.cluster.image_sync
+"""
+
+EXAMPLES = r"""
+- name: Compare the node with its image's current version
+  oscar.cluster.image_drift:
+    name: debian12
+    destination: "{{ ansible_host }}"
+  delegate_to: "{{ groups['oscar_server'] | first }}"
+  register: node_drift
+
+- name: Compare file contents with version 2
+  oscar.cluster.image_drift:
+    name: debian12
+    version: 2
+    destination: 10.0.0.13
+    checksum: true
+  delegate_to: head
+"""
+
+RETURN = r"""
+version:
+  description: The version the node was compared with.
+  returned: always
+  type: int
+  sample: 2
+drift:
+  description: The node's paths that differ from the version, sorted.
+  returned: always
+  type: dict
+  contains:
+    missing:
+      description: Paths of the version that are not on the node.
+      type: list
+      elements: str
+      sample: [/usr/bin/tree]
+    extra:
+      description: Paths on the node that are not in the version.
+      type: list
+      elements: str
+      sample: [/usr/local/bin/hand-made]
+    changed:
+      description: Paths on both whose content, type, owner, mode, ACLs or extended attributes differ.
+      type: list
+      elements: str
+      sample: [/etc/issue]
+differs:
+  description: Whether any path differs.
+  returned: always
+  type: bool
+  sample: true
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.oscar.cluster.plugins.module_utils.image_errors import ImageError
+from ansible_collections.oscar.cluster.plugins.module_utils.image_store import DEFAULT_ROOT
+from ansible_collections.oscar.cluster.plugins.module_utils.image_sync import (
+    C_LOCALE,
+    ImageSync,
+    diff_text,
+)
+
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "images_root": {"type": "path", "default": DEFAULT_ROOT},
+    "version": {"type": "int"},
+    "destination": {"type": "str", "required": True},
+    "ssh_user": {"type": "str", "default": "root"},
+    "ssh_key": {"type": "path", "no_log": False},
+    "exclude": {"type": "list", "elements": "str", "default": []},
+    "overrides": {"type": "path"},
+    "checksum": {"type": "bool", "default": False},
+}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
+
+    def runner(argv):
+        return module.run_command(argv, environ_update=C_LOCALE)
+
+    try:
+        answer = ImageSync(
+            params["images_root"],
+            params["name"],
+            params["version"],
+            destination=params["destination"],
+            ssh_user=params["ssh_user"],
+            ssh_key=params["ssh_key"],
+            exclude=params["exclude"],
+            overrides=params["overrides"],
+            rsync=module.get_bin_path("rsync", required=True),
+            runner=runner,
+        ).drift(checksum=params["checksum"])
+    except ImageError as error:
+        module.fail_json(msg=str(error))
+    if module._diff:
+        answer["diff"] = {"prepared": diff_text(answer["drift"])}
+    module.exit_json(changed=False, **answer)
+
+
+if __name__ == "__main__":
+    main()

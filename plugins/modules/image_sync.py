@@ -1,0 +1,217 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oscar.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: image_sync
+short_description: Update a running node in place to a version of its image
+version_added: 0.2.0
+description:
+  - Pushes a version of an image from the head to a running node with rsync deltas, as OSCAR's
+    C(si_updateclient) did, so that the node's files become the version's without a reinstall.
+    Run it on the head, one task per node (C(delegate_to) the head).
+  - Files of the node that are not in the version are deleted; hard links, ACLs, extended
+    attributes and numeric owners are kept; rsync never crosses into a file system mounted on the
+    node.
+  - Never touched, whatever the image holds, nor deleted - the node's identity (C(/etc/machine-id),
+    C(/var/lib/dbus/machine-id), C(/etc/ssh/ssh_host_*), C(/etc/hostname), C(/etc/hosts),
+    C(/etc/fstab), C(/etc/resolv.conf), network configuration), its logs (C(/var/log)), the state
+    of the running node (C(/proc), C(/sys), C(/dev), C(/run), C(/tmp), C(/var/tmp), C(/var/spool),
+    C(/var/lib/systemd), APT's lists and cache, the NFS-mounted C(/home) and C(/opt/cluster)...) and
+    the files the collection's roles write per node from ODA (the MUNGE key, slurmd's options,
+    C(/root/.ssh), the cluster's SSH settings and known hosts, chrony's sources, the NFS mount
+    units, the package cache's APT setting, env_switcher's files...). The list is
+    C(NEVER_TOUCHED) in the collection's C(module_utils/image_sync.py), each entry with its reason.
+  - Changed files land together at the end of the run (rsync C(--delay-updates), deletions with
+    C(--delete-delay)); until then they wait in C(.~tmp~) directories beside their targets. An
+    update interrupted halfway (rsync killed, the node down, the connection lost) leaves the
+    node's existing files as they were; running the update again completes it and removes those
+    directories. New directories and symbolic links are made as the run goes.
+author:
+  - oscar.cluster developers (!UNKNOWN)
+attributes:
+  check_mode:
+    description: >-
+      The dry run (rsync C(--dry-run)) - lists what would be created, updated and deleted on the
+      node, and changes nothing.
+    support: full
+  diff_mode:
+    description: The paths created, updated and deleted (or that would be), one per line.
+    support: full
+  platform:
+    description: >-
+      Runs on the head, which holds the images; the node needs rsync and root's SSH access from
+      the head.
+    support: full
+    platforms: posix
+options:
+  name:
+    description: The image.
+    type: str
+    required: true
+  images_root:
+    description: The directory holding the images on the head.
+    type: path
+    default: /var/lib/oscar/images
+  version:
+    description:
+      - The version to bring the node to; by default the image's current version.
+      - A version that does not exist is an error naming the image and the version.
+    type: int
+  destination:
+    description:
+      - The node's address (host name or IP address) as the head reaches it over SSH; its C(/) is
+        updated.
+      - An absolute path instead updates that local directory (a root tree on the head).
+    type: str
+    required: true
+  ssh_user:
+    description: The user rsync logs in as on the node; it must be able to write every file.
+    type: str
+    default: root
+  ssh_key:
+    description:
+      - A private key on the head for the node; by default SSH's own configuration and keys.
+      - SSH runs without prompts (C(BatchMode=yes)) and accepts the key of a host it has never
+        seen (C(StrictHostKeyChecking=accept-new)), but not a changed one.
+    type: path
+  exclude:
+    description:
+      - The site's own paths that an update never touches, added to the built-in list.
+      - Absolute paths of the node, with no C(..); rsync's wildcards (C(*), C(?), C([...])) apply,
+        and a directory stands for everything under it.
+    type: list
+    elements: str
+    default: []
+  overrides:
+    description:
+      - A directory on the head laid over the image (SystemImager's overrides) - its files win over
+        the version's at the same paths, for the site's files every node shares.
+      - It may not hold a path that an update never touches (identity, logs, role-managed files);
+        that is an error naming the path.
+    type: path
+notes:
+  - A second run with the same version reports C(changed=false).
+  - Record the node's version in ODA after a successful run (M(oscar.cluster.oda_node)), as
+    C(playbooks/image_update.yml) does.
+seealso:
+  - module: oscar.cluster.image_drift
+"""
+
+EXAMPLES = r"""
+- name: Update the node in place to its image's current version
+  oscar.cluster.image_sync:
+    name: debian12
+    destination: "{{ ansible_host }}"
+  delegate_to: "{{ groups['oscar_server'] | first }}"
+
+- name: Bring the node to version 3, leaving a site file alone
+  oscar.cluster.image_sync:
+    name: debian12
+    version: 3
+    destination: 10.0.0.11
+    exclude:
+      - /etc/ssh/sshd_config.d/site.conf
+    overrides: /var/lib/oscar/overrides/debian12
+  delegate_to: head
+"""
+
+RETURN = r"""
+changed:
+  description: Whether a file of the node was (in check mode, would be) created, updated or deleted.
+  returned: always
+  type: bool
+  sample: true
+version:
+  description: The version the node was brought to (or would be).
+  returned: always
+  type: int
+  sample: 2
+files:
+  description: The node's paths the run created, updated and deleted (or would), sorted.
+  returned: always
+  type: dict
+  contains:
+    created:
+      description: Paths that were not on the node.
+      type: list
+      elements: str
+      sample: [/usr/bin/tree]
+    updated:
+      description: Paths whose content, type, owner, mode, ACLs or extended attributes differed.
+      type: list
+      elements: str
+      sample: [/var/lib/dpkg/status]
+    deleted:
+      description: Paths on the node that are not in the version.
+      type: list
+      elements: str
+      sample: [/usr/bin/old-tool]
+bytes_sent:
+  description: The bytes rsync sent to the node (its C(--stats)); in check mode, those of the comparison.
+  returned: always
+  type: int
+  sample: 2301457
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.oscar.cluster.plugins.module_utils.image_errors import ImageError
+from ansible_collections.oscar.cluster.plugins.module_utils.image_sync import (
+    C_LOCALE,
+    ImageSync,
+    diff_text,
+)
+from ansible_collections.oscar.cluster.plugins.module_utils.image_store import DEFAULT_ROOT
+
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "images_root": {"type": "path", "default": DEFAULT_ROOT},
+    "version": {"type": "int"},
+    "destination": {"type": "str", "required": True},
+    "ssh_user": {"type": "str", "default": "root"},
+    "ssh_key": {"type": "path", "no_log": False},
+    "exclude": {"type": "list", "elements": "str", "default": []},
+    "overrides": {"type": "path"},
+}
+
+
+def syncer(module):
+    """The ImageSync of the module's parameters, running rsync through the module."""
+    params = module.params
+
+    def runner(argv):
+        return module.run_command(argv, environ_update=C_LOCALE)
+
+    return ImageSync(
+        params["images_root"],
+        params["name"],
+        params["version"],
+        destination=params["destination"],
+        ssh_user=params["ssh_user"],
+        ssh_key=params["ssh_key"],
+        exclude=params["exclude"],
+        overrides=params["overrides"],
+        rsync=module.get_bin_path("rsync", required=True),
+        runner=runner,
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        answer = syncer(module).update(dry_run=module.check_mode)
+    except ImageError as error:
+        module.fail_json(msg=str(error))
+    if module._diff:
+        answer["diff"] = {"prepared": diff_text(answer["files"])}
+    module.exit_json(**answer)
+
+
+if __name__ == "__main__":
+    main()
