@@ -34,8 +34,9 @@ DEFAULT_VARIANT = "minbase"
 DEFAULT_KERNEL_PACKAGE = "linux-image-amd64"
 # mmdebstrap's variants that give a system apt can extend (extract and custom give less).
 VARIANTS = ("essential", "apt", "required", "minbase", "buildd", "important", "debootstrap", "standard")
-# Debian Policy 5.6.1: lower case letters, digits, + - . ; two characters at least.
-_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+# Debian Policy 5.6.1: lower case letters, digits, + - . ; two characters at
+# least; optionally =VERSION to pin one (Policy 5.6.12's characters).
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$")
 _SUITE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 _COMPONENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _MIRROR = re.compile(r"^(https?|file)://[^\s'\"]+$")
@@ -84,8 +85,8 @@ def package_names(packages, what="package"):
     for package in packages or []:
         if not isinstance(package, str) or not _PACKAGE.match(package):
             raise ImageInputError(
-                "%s %r is not a Debian package name (lower case letters, digits, '+', '-' and '.')"
-                % (what, package)
+                "%s %r is not a Debian package name (lower case letters, digits, '+', '-' and '.',"
+                " then =VERSION to pin one)" % (what, package)
             )
         names.add(package)
     return sorted(names)

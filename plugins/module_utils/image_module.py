@@ -15,6 +15,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from .image_errors import ImageCommandError, ImageError
 from .image_store import DEFAULT_ROOT, ImageStore
+from .image_sync import ImageSync
 
 # The option the oscar.cluster.image doc fragment documents.
 IMAGE_ARGUMENT_SPEC = {"images_root": {"type": "path", "default": DEFAULT_ROOT}}
@@ -30,6 +31,36 @@ def runner(module):
         return module.run_command(argv, environ_update=environment or {"LANG": "C", "LC_ALL": "C"})
 
     return run
+
+
+# The options of the modules that compare an image version with a node
+# (image_sync, image_drift), beside images_root.
+SYNC_ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "version": {"type": "int"},
+    "destination": {"type": "str", "required": True},
+    "ssh_user": {"type": "str", "default": "root"},
+    "ssh_key": {"type": "path", "no_log": False},
+    "exclude": {"type": "list", "elements": "str", "default": []},
+    "overrides": {"type": "path"},
+}
+
+
+def syncer(module):
+    """The ImageSync of a module's parameters, running rsync through the module."""
+    params = module.params
+    return ImageSync(
+        params["images_root"],
+        params["name"],
+        params["version"],
+        destination=params["destination"],
+        ssh_user=params["ssh_user"],
+        ssh_key=params["ssh_key"],
+        exclude=params["exclude"],
+        overrides=params["overrides"],
+        rsync=module.get_bin_path("rsync", required=True),
+        runner=runner(module),
+    )
 
 
 def run_module(argument_spec, act, **module_options):

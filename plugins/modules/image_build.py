@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: image_build
 short_description: Build a version of a node image on the head from a package list
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - OSCAR's "Build OSCAR Client Image" step, a root tree of a compute node, built on the head, that
     nodes are installed from and updated to. Each build is a new, immutable version of the image

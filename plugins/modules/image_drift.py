@@ -25,8 +25,8 @@ description:
   - A directory or symbolic link whose only difference is its modification time is not drift.
   - Run it on the head, one task per node (C(delegate_to) the head). The C(cdrift) command of the
     head does the same for many nodes at once, with C3's node ranges.
-author:
-  - oscar.cluster developers (!UNKNOWN)
+extends_documentation_fragment:
+  - oscar.cluster.image
 attributes:
   check_mode:
     description: Nothing is ever changed; check mode runs the same comparison.
@@ -45,10 +45,6 @@ options:
     description: The image.
     type: str
     required: true
-  images_root:
-    description: The directory holding the images on the head.
-    type: path
-    default: /var/lib/oscar/images
   version:
     description:
       - The version to compare the node with; by default the image's current version.
@@ -136,54 +132,23 @@ differs:
   type: bool
   sample: true
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.oscar.cluster.plugins.module_utils.image_errors import ImageError
-from ansible_collections.oscar.cluster.plugins.module_utils.image_store import DEFAULT_ROOT
-from ansible_collections.oscar.cluster.plugins.module_utils.image_sync import (
-    C_LOCALE,
-    ImageSync,
-    diff_text,
+from ansible_collections.oscar.cluster.plugins.module_utils.image_module import (
+    SYNC_ARGUMENT_SPEC,
+    run_module,
+    syncer,
 )
+from ansible_collections.oscar.cluster.plugins.module_utils.image_sync import diff_text
 
-ARGUMENT_SPEC = {
-    "name": {"type": "str", "required": True},
-    "images_root": {"type": "path", "default": DEFAULT_ROOT},
-    "version": {"type": "int"},
-    "destination": {"type": "str", "required": True},
-    "ssh_user": {"type": "str", "default": "root"},
-    "ssh_key": {"type": "path", "no_log": False},
-    "exclude": {"type": "list", "elements": "str", "default": []},
-    "overrides": {"type": "path"},
-    "checksum": {"type": "bool", "default": False},
-}
+
+def act(module, _store):
+    answer = syncer(module).drift(checksum=module.params["checksum"])
+    if module._diff:
+        answer["diff"] = {"prepared": diff_text(answer["drift"])}
+    return dict(answer, changed=False)
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-
-    def runner(argv):
-        return module.run_command(argv, environ_update=C_LOCALE)
-
-    try:
-        answer = ImageSync(
-            params["images_root"],
-            params["name"],
-            params["version"],
-            destination=params["destination"],
-            ssh_user=params["ssh_user"],
-            ssh_key=params["ssh_key"],
-            exclude=params["exclude"],
-            overrides=params["overrides"],
-            rsync=module.get_bin_path("rsync", required=True),
-            runner=runner,
-        ).drift(checksum=params["checksum"])
-    except ImageError as error:
-        module.fail_json(msg=str(error))
-    if module._diff:
-        answer["diff"] = {"prepared": diff_text(answer["drift"])}
-    module.exit_json(changed=False, **answer)
+    run_module(dict(SYNC_ARGUMENT_SPEC, checksum={"type": "bool", "default": False}), act)
 
 
 if __name__ == "__main__":

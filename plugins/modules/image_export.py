@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: image_export
 short_description: Export the boot artifacts of a node image version (kernel, initrd, compressed root)
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Writes what network boot serves for a version of an image into C(IMAGE/boot/N/) under
     O(images_root) - C(vmlinuz), C(initrd.img), C(root.squashfs) (zstd, with extended

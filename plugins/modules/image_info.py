@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: image_info
 short_description: List the node images on the head, their versions, and what changed between two versions
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Reads the images under O(images_root), each image's versions with what they were built from
     (parent, packages, kernel, recipe, note, time) and the kernels each holds, and which version

@@ -33,8 +33,8 @@ description:
     update interrupted halfway (rsync killed, the node down, the connection lost) leaves the
     node's existing files as they were; running the update again completes it and removes those
     directories. New directories and symbolic links are made as the run goes.
-author:
-  - oscar.cluster developers (!UNKNOWN)
+extends_documentation_fragment:
+  - oscar.cluster.image
 attributes:
   check_mode:
     description: >-
@@ -55,10 +55,6 @@ options:
     description: The image.
     type: str
     required: true
-  images_root:
-    description: The directory holding the images on the head.
-    type: path
-    default: /var/lib/oscar/images
   version:
     description:
       - The version to bring the node to; by default the image's current version.
@@ -159,58 +155,23 @@ bytes_sent:
   type: int
   sample: 2301457
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.oscar.cluster.plugins.module_utils.image_errors import ImageError
-from ansible_collections.oscar.cluster.plugins.module_utils.image_sync import (
-    C_LOCALE,
-    ImageSync,
-    diff_text,
+from ansible_collections.oscar.cluster.plugins.module_utils.image_module import (
+    SYNC_ARGUMENT_SPEC,
+    run_module,
+    syncer,
 )
-from ansible_collections.oscar.cluster.plugins.module_utils.image_store import DEFAULT_ROOT
-
-ARGUMENT_SPEC = {
-    "name": {"type": "str", "required": True},
-    "images_root": {"type": "path", "default": DEFAULT_ROOT},
-    "version": {"type": "int"},
-    "destination": {"type": "str", "required": True},
-    "ssh_user": {"type": "str", "default": "root"},
-    "ssh_key": {"type": "path", "no_log": False},
-    "exclude": {"type": "list", "elements": "str", "default": []},
-    "overrides": {"type": "path"},
-}
+from ansible_collections.oscar.cluster.plugins.module_utils.image_sync import diff_text
 
 
-def syncer(module):
-    """The ImageSync of the module's parameters, running rsync through the module."""
-    params = module.params
-
-    def runner(argv):
-        return module.run_command(argv, environ_update=C_LOCALE)
-
-    return ImageSync(
-        params["images_root"],
-        params["name"],
-        params["version"],
-        destination=params["destination"],
-        ssh_user=params["ssh_user"],
-        ssh_key=params["ssh_key"],
-        exclude=params["exclude"],
-        overrides=params["overrides"],
-        rsync=module.get_bin_path("rsync", required=True),
-        runner=runner,
-    )
+def act(module, _store):
+    answer = syncer(module).update(dry_run=module.check_mode)
+    if module._diff:
+        answer["diff"] = {"prepared": diff_text(answer["files"])}
+    return answer
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        answer = syncer(module).update(dry_run=module.check_mode)
-    except ImageError as error:
-        module.fail_json(msg=str(error))
-    if module._diff:
-        answer["diff"] = {"prepared": diff_text(answer["files"])}
-    module.exit_json(**answer)
+    run_module(SYNC_ARGUMENT_SPEC, act)
 
 
 if __name__ == "__main__":

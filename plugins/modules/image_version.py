@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: image_version
 short_description: Roll a node image back or forward, delete a version, or copy one to a new image
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - With O(state=current), makes a version the image's current one, the version nodes are
     installed from and updated to by default; a rollback to an older version or a roll forward.
