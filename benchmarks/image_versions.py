@@ -98,7 +98,7 @@ def versions(work, mirror):
         SUITE, variant=VARIANT, components=["main"], packages=packages, kernel_package=KERNEL
     )
     started = time.monotonic()
-    version, _ = image_build.build(store, tools, "bench", recipe, mirror=mirror)
+    version, _record = image_build.build(store, tools, "bench", recipe, mirror=mirror)
     store.set_current("bench", version)
     derive_seconds = []
     for package in ADDED:
@@ -108,7 +108,7 @@ def versions(work, mirror):
             SUITE, variant=VARIANT, components=["main"], packages=packages, kernel_package=KERNEL, base=base
         )
         started = time.monotonic()
-        version, _ = image_build.build(store, tools, "bench", recipe, mirror=mirror)
+        version, _record = image_build.build(store, tools, "bench", recipe, mirror=mirror)
         derive_seconds.append(time.monotonic() - started)
         store.set_current("bench", version)
         print("version %d (+%s): %.1f s" % (version, package, derive_seconds[-1]), flush=True)
