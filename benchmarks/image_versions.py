@@ -14,6 +14,7 @@ trees hold files of every owner):
    rsync, to a node holding version 1) moves to bring it to version 10,
    against a full copy of version 10 onto an empty node.
 
+Needs mmdebstrap and debootstrap (apt-get install mmdebstrap debootstrap).
 Run: .venv/bin/python benchmarks/image_versions.py [--mirror URL] [--workdir DIR]
 Results: benchmarks/results/image-versions.{json,md}
 """
