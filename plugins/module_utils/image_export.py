@@ -42,7 +42,7 @@ def read_sums(path):
     sums = {}
     with open(path) as handle:
         for line in handle:
-            digest, _, filename = line.rstrip("\n").partition("  ")
+            digest, _separator, filename = line.rstrip("\n").partition("  ")
             if digest and filename:
                 sums[filename] = digest
     return sums

@@ -85,6 +85,7 @@ NODE_STATE = (
     ("/var/lib/slurm", "slurmd's state of the node's jobs"),
     ("/var/lib/munge", "munged's state"),
     ("/var/backups", "the node's own backups of its user and package databases"),
+    ("/root/.ansible", "Ansible's working files on the node, there while a play runs"),
     ("/home", "users' files: mounted from the head over NFS (clients role)"),
     ("/opt/cluster", "the cluster's shared software (MPICH...): mounted from the head over NFS"),
     ("/mnt", "mount points of the node's own"),

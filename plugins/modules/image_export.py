@@ -78,7 +78,7 @@ boot:
     root_format: {description: The root's format., type: str}
     vmlinuz: {description: The kernel's path., type: str}
     initrd: {description: The initrd's path., type: str}
-    root: {description: The compressed root's path, null with O(root_format=none)., type: str}
+    root: {description: "The compressed root's path; null with O(root_format=none).", type: str}
     sha256: {description: The SHA-256 of each file by name (empty in check mode)., type: dict}
   sample:
     dir: /var/lib/oscar/images/debian12/boot/2

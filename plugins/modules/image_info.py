@@ -81,9 +81,9 @@ images:
       elements: dict
       contains:
         version: {description: The number., type: int}
-        parent: {description: The version it shares files with, null for none., type: int}
+        parent: {description: "The version it shares files with; null for none.", type: int}
         created: {description: When it was committed (UTC)., type: str}
-        kernel: {description: The kernel it boots, null for none., type: str}
+        kernel: {description: "The kernel it boots; null for none.", type: str}
         kernels: {description: Every kernel release the tree holds., type: list, elements: str}
         packages: {description: The packages asked for., type: list, elements: str}
         recipe: {description: The digest of what it was built from., type: str}

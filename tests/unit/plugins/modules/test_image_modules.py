@@ -140,7 +140,7 @@ def image(run_module, root):
     return run
 
 
-def build(image, packages=BASE_PACKAGES, **args):
+def build(image, packages=tuple(BASE_PACKAGES), **args):
     args.setdefault("name", "debian12")
     return image(image_build, packages=list(packages), **args)
 
