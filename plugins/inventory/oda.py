@@ -20,6 +20,9 @@ description:
     groups (ODA groups, images and networks); they appear only in C(oda_dead) or C(oda_excluded) and
     their cluster's group, or not at all with O(unavailable_nodes=omit).
   - Variables stored in ODA with a cluster, a group or a node become group and host variables.
+  - Each node's image, the version of that image it runs and where it stands with it become the host
+    variables C(oda_image), C(oda_image_version) and C(oda_image_state) (C(updating), C(in-sync) or
+    C(update-failed)); each is left unset while ODA holds no value.
   - "ODA's networks become one variable of the group C(all), C(oda_networks): a list, by name, of
     each network's C(name), C(cidr), C(gateway), C(domain), C(dhcp_start), C(dhcp_end), C(mtu) and
     C(cluster) (unset ones are C(null)), as C(oscar.cluster.oda_info query=networks) returns them.

@@ -23,7 +23,7 @@ from .oda_configuration import Clusters, Config, Variables
 from .oda_db import DEFAULT_TIMEOUT, Database
 from .oda_errors import OdaSchemaError
 from .oda_groups import Groups
-from .oda_images import Images
+from .oda_images import Images, ImageVersions
 from .oda_networks import Networks
 from .oda_nodes import Nodes
 from .oda_packages import Packages
@@ -32,8 +32,8 @@ from .oda_steps import Steps
 
 
 class Oda:
-    """An open ODA database and its stores: clusters, networks, groups, images, nodes, packages,
-    config (of packages), variables and steps."""
+    """An open ODA database and its stores: clusters, networks, groups, images, image versions,
+    nodes, packages, config (of packages), variables and steps."""
 
     def __init__(self, db):
         self.db = db
@@ -45,6 +45,7 @@ class Oda:
         self.networks = Networks(db)
         self.groups = Groups(db)
         self.images = Images(db)
+        self.image_versions = ImageVersions(db)
         self.nodes = Nodes(db)
         self.packages = Packages(db)
         self.config = Config(db)

@@ -66,7 +66,7 @@ def host_variables(node, network=None):
         "oda_macs": [nic["mac"] for nic in node["nics"] if nic.get("mac")],
         "oda_ips": [nic["ip"] for nic in node["nics"] if nic.get("ip")],
     }
-    for key in ("domain", "image", "cpus", "memory_mb", "arch"):
+    for key in ("domain", "image", "image_version", "image_state", "cpus", "memory_mb", "arch"):
         if node.get(key) is not None:
             variables["oda_" + key] = node[key]
     if node.get("domain"):

@@ -20,11 +20,15 @@ import ipaddress
 from . import nodeset
 from . import oda_validate as validate
 from .oda_errors import OdaConflictError, OdaNotFoundError, OdaValidationError
+from .oda_images import version_number
 from .oda_networks import Networks
 from .oda_schema import DEFAULT_CLUSTER
 from .oda_store import NUMBERS, NamedStore, flag, inside, name_list, optional, plural
 
 NODE_STATES = ("defined", "installing", "up", "down", "dead")
+# Where a node stands with its image: being updated in place, matching its
+# image_version, or left by an update that did not finish.
+IMAGE_STATES = ("updating", "in-sync", "update-failed")
 NIC_KEYS = ("name", "mac", "ip", "network")
 
 
@@ -39,11 +43,13 @@ _NODE_COLUMNS = (
     "cpus",
     "memory_mb",
     "arch",
+    "image_version",
+    "image_state",
 )
 
 _NODE_SELECT = (
     "SELECT n.id, n.name, n.hostname, n.domain, n.cluster_id, c.name AS cluster, n.image_id,"
-    " i.name AS image, n.state, n.excluded, n.cpus, n.memory_mb, n.arch"
+    " i.name AS image, n.image_version, n.image_state, n.state, n.excluded, n.cpus, n.memory_mb, n.arch"
     " FROM nodes n JOIN clusters c ON c.id = n.cluster_id LEFT JOIN images i ON i.id = n.image_id"
 )
 _NIC_SELECT = (
@@ -51,7 +57,8 @@ _NIC_SELECT = (
     " FROM nics x LEFT JOIN networks w ON w.id = x.network_id"
 )
 # What callers see of a node: its columns without ids (cluster and image by name), then groups and NICs.
-_NODE_KEYS = ("name", "hostname", "domain", "cluster", "image", "state", "excluded")
+_NODE_KEYS = ("name", "hostname", "domain", "cluster", "image", "image_version", "image_state")
+_NODE_KEYS += ("state", "excluded")
 _NODE_KEYS += ("cpus", "memory_mb", "arch")
 _MEMBER_SELECT = "SELECT m.node_id, g.name FROM group_members m JOIN node_groups g ON g.id = m.group_id"
 
@@ -165,6 +172,8 @@ class Nodes(NamedStore):
         cpus=None,
         memory_mb=None,
         arch=None,
+        image_version=None,
+        image_state=None,
         check_mode=False,
     ):
         """Create or update a node; (changed, before, after) with NICs and groups in both.
@@ -185,6 +194,7 @@ class Nodes(NamedStore):
             "memory_mb": optional(validate.number, memory_mb, *NUMBERS["memory_mb"]),
             "arch": optional(validate.object_name, arch, "architecture"),
         }
+        columns.update(_image_columns(image_version, image_state))
         image = optional(validate.object_name, image, "image")
         cluster = validate.object_name(cluster, "cluster")
         groups = optional(name_list, groups, "group")
@@ -427,9 +437,11 @@ class Nodes(NamedStore):
         excluded=None,
         add_groups=(),
         remove_groups=(),
+        image_version=None,
+        image_state=None,
         check_mode=False,
     ):
-        """Change existing nodes together: image, state, excluded flag, group memberships.
+        """Change existing nodes together: image, image version and state, state, excluded flag, groups.
 
         pattern_or_names is a node set or a list of names; every name must be
         a stored node.  An argument left at None keeps each node's value.
@@ -439,6 +451,7 @@ class Nodes(NamedStore):
             "state": optional(validate.choice, state, NODE_STATES, "node state"),
             "excluded": optional(flag, excluded, "excluded flag"),
         }
+        columns.update(_image_columns(image_version, image_state))
         image = optional(validate.object_name, image, "image")
         add = name_list(add_groups, "group")
         remove = name_list(remove_groups, "group")
@@ -501,6 +514,19 @@ class Nodes(NamedStore):
             for name in removed:
                 self.db.execute("DELETE FROM nodes WHERE id = ?", (before[name]["id"],))
         return self._many(removed, before, {})
+
+
+def _image_columns(image_version, image_state):
+    """The checked image_version and image_state columns of a write (None keeps the stored value).
+
+    The version is the number of the image version the node runs, as the
+    update recorded it; it is not checked against the image's recorded
+    versions, since a node may run a version of an image ODA does not assign it.
+    """
+    return {
+        "image_version": optional(version_number, image_version, "node image version"),
+        "image_state": optional(validate.choice, image_state, IMAGE_STATES, "node image state"),
+    }
 
 
 def _chunks(values, size=500):
@@ -618,7 +644,7 @@ class _NodePlan:
         self.columns.setdefault("hostname", self.name)
         self.columns.setdefault("state", "defined")
         self.columns.setdefault("excluded", 0)
-        for column in ("image_id", "cpus", "memory_mb", "arch"):
+        for column in ("image_id", "cpus", "memory_mb", "arch", "image_version", "image_state"):
             self.columns.setdefault(column, None)
         if self.columns.get("domain") is None and self.before is None:
             for nic_name in sorted(self.nics, key=nodeset.natural_key):

@@ -317,9 +317,53 @@ TABLES_V2 = (
     _variables_table("node_vars", "node_id", "nodes"),
 )
 
-# Every table of the current version, each after the tables it references:
-# what dump, restore and integrity checks walk.
-TABLES = TABLES_V1 + TABLES_V2
+# Version 3: the versions of each node image (one row per committed version
+# tree on the head, as its version.json describes it), which one is current
+# and the kernel it boots, and which version each node runs.  Versions are
+# numbered from 1 per image; parent is the version it was derived from, a
+# number of the same image rather than a reference, since a version may be
+# deleted while its children stay.  packages holds a JSON list.
+TABLES_V3 = (
+    table(
+        "image_versions",
+        [
+            _id(),
+            _reference("image_id", "images", cascade=True),
+            column("version", "int", null=False),
+            column("parent", "int"),
+            column("kernel", "text"),
+            column("recipe", "text"),
+            column("created", "text"),
+            column("packages", "text"),
+            column("note", "text"),
+        ],
+        # Its leftmost column also indexes the foreign key, as InnoDB wants.
+        unique=[("image_id", "version")],
+    ),
+)
+# Columns version 3 adds to tables of version 1, by table.  Allowed values
+# (a node's image states) are checked in Python, like every other state.
+COLUMNS_V3 = (
+    ("images", column("current_version", "int")),
+    ("images", column("kernel", "text")),
+    ("images", column("suite", "string")),
+    ("nodes", column("image_version", "int")),
+    ("nodes", column("image_state", "string")),
+)
+
+
+def _with_added_columns(tables, added):
+    """The descriptions of tables with the columns later versions added, in the order added."""
+    extended = []
+    for tab in tables:
+        more = [col for name, col in added if name == tab["name"]]
+        extended.append(dict(tab, columns=list(tab["columns"]) + more) if more else tab)
+    return tuple(extended)
+
+
+# Every table of the current version, each after the tables it references,
+# with every column: what dump, restore and integrity checks walk.
+TABLES = _with_added_columns(TABLES_V1 + TABLES_V2 + TABLES_V3, COLUMNS_V3)
 
 
 def _create_version_1(db):
@@ -334,8 +378,16 @@ def _add_variables(db):
         db.execute(statement)
 
 
+def _add_image_versions(db):
+    """Version 3: the image_versions table, and the columns of COLUMNS_V3."""
+    for statement in create_statements(db.dialect, TABLES_V3):
+        db.execute(statement)
+    for table_name, col in COLUMNS_V3:
+        db.execute(add_column_sql(db.dialect, table_name, col))
+
+
 # MIGRATIONS[i] takes a database from version i to version i + 1.  Append only.
-MIGRATIONS = [_create_version_1, _add_variables]
+MIGRATIONS = [_create_version_1, _add_variables, _add_image_versions]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

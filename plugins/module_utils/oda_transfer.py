@@ -41,8 +41,9 @@ import json
 from . import nodeset
 from . import oda_validate as validate
 from .oda_errors import OdaConflictError, OdaNotFoundError, OdaSchemaError, OdaValidationError
+from .oda_images import package_list, version_number
 from .oda_networks import check_network
-from .oda_nodes import NODE_STATES
+from .oda_nodes import IMAGE_STATES, NODE_STATES
 from .oda_packages import PACKAGE_RELATIONS, PACKAGE_STATUSES, PACKAGE_WANTED
 from .oda_schema import DEFAULT_CLUSTER, DEFAULT_GROUPS, SCHEMA_VERSION, TABLES, current_version
 from .oda_steps import STEP_STATUSES
@@ -53,6 +54,11 @@ DUMP_FORMAT = "oscar-oda-dump"
 DUMP_VERSION = 2
 EXPORT_FORMAT = "oscar-cluster-definition"
 EXPORT_VERSION = 1
+
+# Dumps of these schema versions restore into the current schema: every
+# migration since only added tables and columns that may be empty, so an
+# older dump is a current one without those rows and values.
+RESTORABLE_SCHEMA_VERSIONS = tuple(range(1, SCHEMA_VERSION + 1))
 
 # The version lives in the dump's header, not as rows.
 _UNDUMPED = ("schema_version",)
@@ -229,11 +235,11 @@ def _check_header(record, where, source):
             "%s: not an ODA dump: the first record must have format '%s', found '%s'"
             % (where, DUMP_FORMAT, record.get("format"))
         )
-    if record.get("schema_version") != SCHEMA_VERSION:
+    if record.get("schema_version") not in RESTORABLE_SCHEMA_VERSIONS:
         raise OdaSchemaError(
-            "%s has schema version %s but this code writes version %d; restore it with the"
+            "%s has schema version %s but this code restores versions %d to %d; restore it with the"
             " oscar.cluster release that made it, then upgrade"
-            % (source, record.get("schema_version"), SCHEMA_VERSION)
+            % (source, record.get("schema_version"), RESTORABLE_SCHEMA_VERSIONS[0], SCHEMA_VERSION)
         )
     if record.get("dump_version") != DUMP_VERSION:
         raise OdaValidationError(
@@ -297,6 +303,15 @@ def _json_text(value):
     return value
 
 
+def _package_list_text(value):
+    """A version's package list as stored: the JSON text of a list of package names."""
+    try:
+        packages = json.loads(_json_text(value))
+    except OdaValidationError:
+        raise OdaValidationError("invalid package list %.40r: not JSON" % value) from None
+    return json.dumps(package_list(packages))
+
+
 def _named(kind):
     return functools.partial(validate.object_name, kind=kind)
 
@@ -328,10 +343,21 @@ _COLUMN_CHECKS = {
     ("images", "arch"): _named("architecture"),
     ("images", "path"): functools.partial(validate.absolute_path, what="image path"),
     ("images", "state"): _named("image state"),
+    ("images", "current_version"): functools.partial(version_number, what="current version"),
+    ("images", "kernel"): validate.kernel_release,
+    ("images", "suite"): _named("suite"),
+    ("image_versions", "version"): version_number,
+    ("image_versions", "parent"): functools.partial(version_number, what="parent version"),
+    ("image_versions", "kernel"): validate.kernel_release,
+    ("image_versions", "recipe"): functools.partial(validate.sha256_hex, what="recipe"),
+    ("image_versions", "created"): functools.partial(validate.timestamp, what="creation time"),
+    ("image_versions", "packages"): _package_list_text,
     ("nodes", "name"): validate.hostname,
     ("nodes", "hostname"): validate.hostname,
     ("nodes", "domain"): validate.hostname,
     ("nodes", "state"): _choice(NODE_STATES, "node state"),
+    ("nodes", "image_version"): functools.partial(version_number, what="node image version"),
+    ("nodes", "image_state"): _choice(IMAGE_STATES, "node image state"),
     ("nodes", "cpus"): _within("cpus"),
     ("nodes", "memory_mb"): _within("memory_mb"),
     ("nodes", "arch"): _named("architecture"),
@@ -384,6 +410,20 @@ def _check_addresses(db, source):
         if network is None:
             raise OdaValidationError("%s %s needs a network" % (what, row["ip"]))
         validate.address_in_network(row["ip"], network["cidr"], what)
+
+
+def _check_current_versions(db, source):
+    """After every row is in: each image's current version is one of its recorded versions."""
+    rows = db.query(
+        "SELECT i.name, i.current_version FROM images i WHERE i.current_version IS NOT NULL AND NOT EXISTS"
+        " (SELECT 1 FROM image_versions v WHERE v.image_id = i.id AND v.version = i.current_version)"
+    )
+    if rows:
+        row = min(rows, key=lambda row: row["name"])
+        raise OdaNotFoundError(
+            "%s: image '%s' has current version %d but no image_versions row for it"
+            % (source, row["name"], row["current_version"])
+        )
 
 
 def _restore_value(col, row, names, where):
@@ -469,6 +509,7 @@ def restore(oda, text, source="dump", check_mode=False):
                     row["name"]: row["id"] for row in db.query("SELECT id, name FROM %s" % table_name)
                 }
         _check_addresses(db, source)
+        _check_current_versions(db, source)
     return counts
 
 
@@ -515,6 +556,8 @@ def export_data(oda):
                     "distro": image["distro"],
                     "arch": image["arch"],
                     "path": image["path"],
+                    "suite": image["suite"],
+                    "kernel": image["kernel"],
                     "packages": statuses["image"].get(image["name"]),
                 }
             )
@@ -573,7 +616,7 @@ _SECTION_KEYS = {
     "clusters": ("name", "description", "variables"),
     "networks": ("name", "cidr", "gateway", "domain", "dhcp_start", "dhcp_end", "mtu", "cluster"),
     "groups": ("name", "description", "variables"),
-    "images": ("name", "distro", "arch", "path", "packages"),
+    "images": ("name", "distro", "arch", "path", "suite", "kernel", "packages"),
     "packages": ("name", "version", "summary", "provides", "requires", "conflicts", "config"),
     "nodes": (
         "name",

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import ipaddress
 import os
 import keyword
@@ -25,6 +26,11 @@ _MAC_BARE = re.compile(r"[0-9A-Fa-f]{12}")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OBJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+# A kernel release as uname -r and /lib/modules name it: 6.1.0-28-amd64, 6.12.6+bpo-amd64.
+_KERNEL_RELEASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+~-]{0,127}")
+# A package as apt-get install takes it: name, name=version, name:arch, name/release.
+_PACKAGE_SPEC = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+:=~/-]{0,254}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def mac_address(value):
@@ -141,3 +147,50 @@ def absolute_path(value, what):
     if not os.path.isabs(text) or "\0" in text:
         raise OdaValidationError("invalid %s '%s': expected an absolute path" % (what, value))
     return os.path.normpath(text)
+
+
+def kernel_release(value):
+    """A kernel release such as 6.1.0-28-amd64, or OdaValidationError naming it."""
+    text = value if isinstance(value, str) else ""
+    if not _KERNEL_RELEASE.fullmatch(text):
+        raise OdaValidationError(
+            "invalid kernel release '%s': expected a release such as 6.1.0-28-amd64"
+            " (letters, digits, '.', '_', '+', '~', '-')" % (value,)
+        )
+    return text
+
+
+def package_spec(value):
+    """A package as apt-get install takes it (name, name=version, name:arch), or OdaValidationError."""
+    text = value if isinstance(value, str) else ""
+    if not _PACKAGE_SPEC.fullmatch(text):
+        raise OdaValidationError(
+            "invalid package '%s': expected a package name such as openssh-server" % (value,)
+        )
+    return text
+
+
+def sha256_hex(value, what):
+    """A SHA-256 digest as 64 hexadecimal digits, in lower case, or OdaValidationError."""
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if not _SHA256.fullmatch(text):
+        raise OdaValidationError(
+            "invalid %s '%s': expected a SHA-256 digest (64 hexadecimal digits)" % (what, value)
+        )
+    return text
+
+
+def timestamp(value, what):
+    """An ISO 8601 date and time with its time zone, such as 2026-01-31T12:00:00Z, kept as given."""
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        # fromisoformat takes 'Z' from Python 3.11 on, the oldest Python modules run on.
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in text:
+        raise OdaValidationError(
+            "invalid %s '%s': expected an ISO 8601 time with its zone, such as 2026-01-31T12:00:00Z"
+            % (what, value)
+        )
+    return text

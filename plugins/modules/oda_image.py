@@ -36,9 +36,22 @@ options:
   path:
     description: Absolute path of the image's root directory on the head node.
     type: str
+  suite:
+    description: Release code name of the image's distribution, such as V(bookworm) or V(trixie).
+    type: str
+  current_version:
+    description:
+      - The version of the image that is current, the one nodes are updated to and installed from.
+      - It must be recorded first with M(oscar.cluster.oda_image_version); a version ODA holds no
+        record of is refused, naming the image and the version.
+    type: int
+  kernel:
+    description:
+      - Release of the kernel the image boots, such as V(6.1.0-28-amd64): the image's kernel pick.
+    type: str
   state:
     description:
-      - V(present) creates or updates the image, V(absent) removes it.
+      - V(present) creates or updates the image, V(absent) removes it with its version records.
       - An image that nodes still use is not removed; the error names the nodes.
     type: str
     choices: [present, absent]
@@ -53,6 +66,14 @@ EXAMPLES = r"""
     distro: debian-12
     arch: x86_64
     path: /var/lib/oscar/images/debian12
+    suite: bookworm
+
+- name: Make version 3 current, booting its kernel
+  oscar.cluster.oda_image:
+    name: debian12
+    current_version: 3
+    kernel: 6.1.0-28-amd64
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -81,6 +102,18 @@ image:
       description: Where the image is in its life; a new image is V(defined).
       type: str
       sample: defined
+    current_version:
+      description: The current version, or null.
+      type: int
+      sample: 3
+    kernel:
+      description: Release of the kernel the image boots, or null.
+      type: str
+      sample: 6.1.0-28-amd64
+    suite:
+      description: Release code name of the distribution, or null.
+      type: str
+      sample: bookworm
 """
 
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import present_or_absent, run_module
@@ -90,13 +123,16 @@ OPTIONS = {
     "distro": {"type": "str"},
     "arch": {"type": "str"},
     "path": {"type": "str"},
+    "suite": {"type": "str"},
+    "current_version": {"type": "int"},
+    "kernel": {"type": "str"},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
 }
 
 
 def act(module, oda):
     params = module.params
-    values = {key: params[key] for key in ("distro", "arch", "path")}
+    values = {key: params[key] for key in ("distro", "arch", "path", "suite", "current_version", "kernel")}
     return present_or_absent(module, oda.images, "image", params["name"], **values)
 
 

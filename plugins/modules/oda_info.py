@@ -14,7 +14,8 @@ short_description: Query ODA, the cluster database
 version_added: 0.1.0
 description:
   - Answer one query about the cluster from ODA, the cluster database; nodes (all, a node set, or a
-    group's), one node, groups, networks, images, packages, package statuses, a package's
+    group's), one node, groups, networks, images, the recorded versions of images, packages, package
+    statuses, a package's
     configuration, the wizard's steps, or clusters.
   - Never writes; an SQLite file that does not exist yet answers as an empty database and is not
     created.
@@ -31,7 +32,18 @@ options:
   query:
     description: What to ask; the answer comes back under the key of the same name.
     type: str
-    choices: [nodes, node, groups, networks, images, packages, package_statuses, config, steps, clusters]
+    choices:
+      - nodes
+      - node
+      - groups
+      - networks
+      - images
+      - image_versions
+      - packages
+      - package_statuses
+      - config
+      - steps
+      - clusters
     default: nodes
   nodes:
     description:
@@ -53,7 +65,9 @@ options:
     description: With O(query=config), only this key's value (null when it is not set).
     type: str
   image:
-    description: With O(query=package_statuses), only the statuses on this image.
+    description:
+      - With O(query=package_statuses), only the statuses on this image.
+      - With O(query=image_versions), only the versions of this image; it must exist.
     type: str
 """
 
@@ -89,6 +103,11 @@ EXAMPLES = r"""
         query: config
         package: slurm
 
+    - name: The recorded versions of image debian12
+      oscar.cluster.oda_info:
+        query: image_versions
+        image: debian12
+
     - name: The wizard's progress
       oscar.cluster.oda_info:
         query: steps
@@ -121,6 +140,13 @@ networks:
 images:
   description: Every image, by name; the keys of RV(oscar.cluster.oda_image#module:image).
   returned: when O(query=images)
+  type: list
+  elements: dict
+image_versions:
+  description:
+    - The recorded versions of every image, or of O(image), by image name then version number; the keys
+      of RV(oscar.cluster.oda_image_version#module:image_version).
+  returned: when O(query=image_versions)
   type: list
   elements: dict
 packages:
@@ -194,6 +220,7 @@ OPTIONS = {
             "groups",
             "networks",
             "images",
+            "image_versions",
             "packages",
             "package_statuses",
             "config",
@@ -214,6 +241,7 @@ FILTERS = {
     "nodes": ("nodes", "group"),
     "node": ("name",),
     "package_statuses": ("package", "nodes", "image"),
+    "image_versions": ("image",),
     "config": ("package", "key"),
 }
 
@@ -240,6 +268,8 @@ def answer(oda, params):
         )
     if query == "config":
         return oda.config.get(params["package"], params["key"])
+    if query == "image_versions":
+        return oda.image_versions.list(image=params["image"])
     # The other queries are listings, each named after its store.
     return getattr(oda, query).list()
 

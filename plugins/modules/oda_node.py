@@ -40,6 +40,18 @@ options:
       - Name of the image the node boots or is installed from; it must exist
         (M(oscar.cluster.oda_image)).
     type: str
+  image_version:
+    description:
+      - Number of the version of its image the node runs, as an in-place update or an installation
+        recorded it.
+    type: int
+  image_state:
+    description:
+      - Where the node stands with its image; V(updating) while an in-place update runs,
+        V(in-sync) once the node matches O(image_version), V(update-failed) when an update did not
+        finish.
+    type: str
+    choices: [updating, in-sync, update-failed]
   groups:
     description:
       - The node's exact list of groups; each must exist (M(oscar.cluster.oda_group)).
@@ -128,6 +140,12 @@ EXAMPLES = r"""
         excluded: true
         node_state: down
 
+    - name: Record that node001 runs version 3 of its image
+      oscar.cluster.oda_node:
+        name: node001
+        image_version: 3
+        image_state: in-sync
+
     - name: Remove a node
       oscar.cluster.oda_node:
         name: node099
@@ -160,6 +178,14 @@ node:
       description: Image of the node, or null.
       type: str
       sample: rocky9
+    image_version:
+      description: Version of its image the node runs, or null.
+      type: int
+      sample: 3
+    image_state:
+      description: Where the node stands with its image (V(updating), V(in-sync), V(update-failed)), or null.
+      type: str
+      sample: in-sync
     state:
       description: Life-cycle state of the node.
       type: str
@@ -209,13 +235,15 @@ node:
 """
 
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import present_or_absent, run_module
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_nodes import NODE_STATES
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_nodes import IMAGE_STATES, NODE_STATES
 
 OPTIONS = {
     "name": {"type": "str", "required": True},
     "hostname": {"type": "str"},
     "domain": {"type": "str"},
     "image": {"type": "str"},
+    "image_version": {"type": "int"},
+    "image_state": {"type": "str", "choices": list(IMAGE_STATES)},
     "groups": {"type": "list", "elements": "str"},
     "nics": {
         "type": "list",
@@ -239,6 +267,8 @@ OPTIONS = {
 _SAME_NAME = (
     "hostname",
     "image",
+    "image_version",
+    "image_state",
     "groups",
     "nics",
     "cluster",

@@ -29,7 +29,7 @@ from oscar_cluster.module_utils.oda_macs import (
     parse_mac_lines,
     read_mac_file,
 )
-from oscar_cluster.module_utils.oda_nodes import NODE_STATES, changed_nodes
+from oscar_cluster.module_utils.oda_nodes import IMAGE_STATES, NODE_STATES, changed_nodes
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -231,7 +231,13 @@ def _fields(*keys):
     return [(key.upper(), operator.itemgetter(key)) for key in keys]
 
 
-NODE_COLUMNS = [*_fields("name", "state", "excluded", "image", "groups"), ("NICS (name ip mac)", _nics_text)]
+NODE_COLUMNS = [
+    *_fields("name", "state", "excluded", "image"),
+    ("VERSION", operator.itemgetter("image_version")),
+    ("IMAGE STATE", operator.itemgetter("image_state")),
+    *_fields("groups"),
+    ("NICS (name ip mac)", _nics_text),
+]
 MAC_COLUMNS = _fields("node", "nic", "mac", "ip", "network")
 NETWORK_COLUMNS = [
     *_fields("name", "cidr", "gateway", "domain"),
@@ -244,7 +250,20 @@ GROUP_COLUMNS = [
     ("MEMBERS", lambda group: nodeset.fold(group["members"]) if group["members"] else None),
     ("DESCRIPTION", operator.itemgetter("description")),
 ]
-IMAGE_COLUMNS = _fields("name", "state", "distro", "arch", "path")
+IMAGE_COLUMNS = [
+    *_fields("name", "state", "distro", "suite", "arch"),
+    ("CURRENT", operator.itemgetter("current_version")),
+    *_fields("kernel", "path"),
+]
+# The current version is marked with a '*' in its own column, as 'git branch' marks the current branch.
+IMAGE_VERSION_COLUMNS = [
+    ("CURRENT", lambda version: "*" if version["current"] else ""),
+    *_fields("version", "parent", "created", "kernel"),
+    ("PACKAGES", lambda version: None if version["packages"] is None else len(version["packages"])),
+    *_fields("note"),
+]
+# What 'oda image show' prints, in this order, one 'key: value' line each.
+IMAGE_SHOW_KEYS = ("name", "state", "distro", "suite", "arch", "path", "current_version", "kernel")
 CLUSTER_COLUMNS = _fields("name", "description")
 PACKAGE_COLUMNS = _fields("name", "version", "requires", "conflicts", "summary")
 STEP_COLUMNS = [*_fields("name", "status"), ("UPDATED", operator.itemgetter("updated_at"))]
@@ -442,6 +461,32 @@ def cmd_images(oda, args):
     _listing(args, IMAGE_COLUMNS, oda.images.list())
 
 
+def _image_and_versions(oda, name):
+    """(image, its versions each with 'current' true or false); an unknown image is an error."""
+    with oda.db.transaction(write=False):
+        image = oda.images.get(name)
+        if image is None:
+            raise OdaNotFoundError("unknown image '%s'" % name)
+        versions = oda.image_versions.list(image=name)
+    current = image["current_version"]
+    return image, [dict(version, current=version["version"] == current) for version in versions]
+
+
+def cmd_image_versions(oda, args):
+    _image, versions = _image_and_versions(oda, args.name)
+    _listing(args, IMAGE_VERSION_COLUMNS, versions)
+
+
+def cmd_image_show(oda, args):
+    image, versions = _image_and_versions(oda, args.name)
+    if _format(args) != "table":
+        sys.stdout.write(_structured(args, dict(image, versions=versions)))
+        return
+    for key in IMAGE_SHOW_KEYS:
+        _say("%s: %s" % (key, _cell(image[key])))
+    _say("versions: %s" % (_cell([version["version"] for version in versions])))
+
+
 def cmd_networks(oda, args):
     _listing(args, NETWORK_COLUMNS, oda.networks.list())
 
@@ -527,8 +572,12 @@ def _group_changes(values):
 
 
 def usage_node_modify(args):
-    if args.image is None and args.state is None and args.excluded is None and not args.group:
-        args.command_parser.error("nothing to modify: give --image, --state, --exclude, --include or --group")
+    asked = (args.image, args.state, args.excluded, args.image_version, args.image_state)
+    if all(value is None for value in asked) and not args.group:
+        args.command_parser.error(
+            "nothing to modify: give --image, --image-version, --image-state, --state, --exclude,"
+            " --include or --group"
+        )
 
 
 def cmd_node_modify(oda, args):
@@ -540,6 +589,8 @@ def cmd_node_modify(oda, args):
         excluded=args.excluded,
         add_groups=added,
         remove_groups=removed,
+        image_version=args.image_version,
+        image_state=args.image_state,
         check_mode=args.check,
     )
     changed, names = changed_nodes(outcome)
@@ -967,14 +1018,20 @@ def _add_node_verbs(verbs):
     modify = node.add(
         "modify",
         cmd_node_modify,
-        "change image, state, exclusion or groups of existing nodes, in one transaction",
+        "change image, image version and state, state, exclusion or groups of existing nodes,"
+        " in one transaction",
         usage_check=usage_node_modify,
         epilog="examples:\n  oda node modify 'node[001-064]' --image rocky9-v2\n"
         "  oda node modify node007 --state down --exclude\n"
+        "  oda node modify @oscar_clients --image-version 3 --image-state in-sync\n"
         "  oda node modify 'node[001-008]' --group +gpu --group=-oscar_clients",
     )
     modify.add_argument("nodeset", metavar="NODESET", help="the nodes; each must exist")
     modify.add_argument("--image", metavar="IMAGE", help="the image they boot")
+    modify.add_argument("--image-version", metavar="N", help="the version of their image they run")
+    modify.add_argument(
+        "--image-state", metavar="STATE", help="where they stand with it: one of %s" % ", ".join(IMAGE_STATES)
+    )
     modify.add_argument("--state", metavar="STATE", help="one of %s" % ", ".join(NODE_STATES))
     exclusion = modify.add_mutually_exclusive_group()
     exclusion.add_argument(
@@ -1090,9 +1147,10 @@ def _add_object_verbs(verbs):
     image = _group_parser(
         verbs,
         "image",
-        "add, remove and list node images",
+        "add, remove, show and list node images, and list their versions",
         "examples:\n"
         "  oda image add rocky9 --distro rocky-9 --arch x86_64 --path /var/lib/oscar/images/rocky9\n"
+        "  oda image versions debian12\n"
         "  oda image remove rocky9",
     )
     add = image.add(
@@ -1118,6 +1176,22 @@ def _add_object_verbs(verbs):
     image.add(
         "list", cmd_images, "list images (as 'oda images')", epilog="example:\n  oda image list", reads=True
     )
+    show = image.add(
+        "show",
+        cmd_image_show,
+        "show an image: its distribution, suite, current version, kernel and the versions recorded",
+        epilog="examples:\n  oda image show debian12\n  oda image show debian12 --format yaml",
+        reads=True,
+    )
+    show.add_argument("name", metavar="NAME", help="the image's name")
+    versions = image.add(
+        "versions",
+        cmd_image_versions,
+        "list the recorded versions of an image; '*' marks the current one",
+        epilog="example:\n  oda image versions debian12",
+        reads=True,
+    )
+    versions.add_argument("name", metavar="NAME", help="the image's name")
 
 
 def build_parser():

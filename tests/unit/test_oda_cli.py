@@ -257,8 +257,28 @@ def test_fields_of_an_unknown_table_names_it(run):
 
 def test_nodes_lists_a_node_set_in_every_format(cluster):
     table = cluster("nodes", "node[01-02]").out.splitlines()
-    assert table[0].split()[:5] == ["NAME", "STATE", "EXCLUDED", "IMAGE", "GROUPS"]
-    assert table[1].split() == ["node01", "defined", "no", "-", "oscar_clients", "eth0", "10.0.0.11", "-"]
+    assert table[0].split()[:8] == [
+        "NAME",
+        "STATE",
+        "EXCLUDED",
+        "IMAGE",
+        "VERSION",
+        "IMAGE",
+        "STATE",
+        "GROUPS",
+    ]
+    assert table[1].split() == [
+        "node01",
+        "defined",
+        "no",
+        "-",
+        "-",
+        "-",
+        "oscar_clients",
+        "eth0",
+        "10.0.0.11",
+        "-",
+    ]
     assert len(table) == 3
     as_json = json.loads(cluster("nodes", "node[01-02]", "--format", "json").out)
     as_yaml = yaml.safe_load(cluster("--format", "yaml", "node", "list", "node[01-02]").out)
@@ -602,6 +622,52 @@ def test_groups_and_images_are_added_and_removed(cluster, url):
     refused(cluster, url, "image 'rocky9' is still used by nodes node01", "image", "remove", "rocky9")
 
 
+def test_image_versions_show_and_listings_mark_the_current_version(cluster, url):
+    oda = Oda.open(url)
+    try:
+        oda.image_versions.ensure("rocky9", 1, created="2026-01-31T12:00:00Z", note="first")
+        oda.image_versions.ensure("rocky9", 2, parent=1, kernel="6.1.0-28-amd64", packages=["slurmd"])
+        oda.images.ensure("rocky9", current_version=2, kernel="6.1.0-28-amd64", suite="bookworm")
+    finally:
+        oda.close()
+    lines = cluster("image", "versions", "rocky9").out.splitlines()
+    assert lines[0].split() == ["CURRENT", "VERSION", "PARENT", "CREATED", "KERNEL", "PACKAGES", "NOTE"]
+    assert lines[1].split() == ["1", "-", "2026-01-31T12:00:00Z", "-", "-", "first"]
+    assert lines[2].split() == ["*", "2", "1", "-", "6.1.0-28-amd64", "1", "-"]
+    listed = json.loads(cluster("image", "versions", "rocky9", "--format", "json").out)
+    assert [(v["version"], v["current"]) for v in listed] == [(1, False), (2, True)]
+    shown = cluster("image", "show", "rocky9").out.splitlines()
+    assert "current_version: 2" in shown
+    assert "kernel: 6.1.0-28-amd64" in shown
+    assert "versions: 1,2" in shown
+    images = cluster("images").out.splitlines()
+    assert "CURRENT" in images[0].split() and "KERNEL" in images[0].split()
+    assert images[1].split()[:6] == ["rocky9", "defined", "rocky-9", "bookworm", "-", "2"]
+    refused(cluster, url, "unknown image 'nosuch'", "image", "versions", "nosuch")
+
+
+def test_node_modify_records_the_image_version_and_state(cluster, url):
+    result = cluster("node", "modify", "node[01-02]", "--image-version", "2", "--image-state", "in-sync")
+    assert result.out == "changed 2 nodes: node[01-02]\n"
+    nodes = nodes_of(url)
+    assert (nodes["node01"]["image_version"], nodes["node01"]["image_state"]) == (2, "in-sync")
+    assert nodes["node03"]["image_version"] is None
+    header, first = cluster("nodes", "node01").out.splitlines()
+    assert "VERSION" in header and "IMAGE STATE" in header
+    assert " 2 " in first and "in-sync" in first
+    refused(
+        cluster,
+        url,
+        "invalid node image state 'done'",
+        "node",
+        "modify",
+        "node01",
+        "--image-state",
+        "done",
+    )
+    refused(cluster, url, "invalid node image version 0", "node", "modify", "node01", "--image-version", "0")
+
+
 # --- dump, restore, export, import ---------------------------------------------------
 
 
@@ -624,8 +690,8 @@ def test_restore_refuses_a_database_with_data_and_bad_dumps(cluster, url, tmp_pa
     dump = tmp_path / "oda.jsonl"
     cluster("dump", str(dump))
     refused(cluster, url, "is not empty", "restore", str(dump))
-    dump.write_text('{"format": "oscar-oda-dump", "schema_version": 1}\n{broken\n')
-    refused(cluster, url, "schema version 1", "restore", str(dump))
+    dump.write_text('{"format": "oscar-oda-dump", "schema_version": 99}\n{broken\n')
+    refused(cluster, url, "schema version 99", "restore", str(dump))
     refused(cluster, url, "cannot read %s" % (tmp_path / "none"), "restore", str(tmp_path / "none"))
 
 

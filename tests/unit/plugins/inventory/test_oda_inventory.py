@@ -58,6 +58,7 @@ def cluster(tmp_path_factory):
         macs=["02:00:0a:01:00:%02x" % (11 + i) for i in range(4)],
     )
     oda.nodes.ensure("node002", groups=["oscar_clients", "gpu"], cpus=64, memory_mb=524288)
+    oda.nodes.ensure("node002", image_version=2, image_state="in-sync")
     oda.nodes.set_state("node003", "dead")
     oda.nodes.ensure("node004", excluded=True)
     oda.variables.set("cluster", "oscar", {"ansible_user": "root", "site": "lab"})
@@ -132,6 +133,10 @@ def test_host_variables_describe_the_node_its_nics_and_stored_variables(cluster)
         524288,
     )
     assert node["oda_fqdn"] == "node002.cluster"
+    assert (node["oda_image_version"], node["oda_image_state"]) == (2, "in-sync")
+    # Unset while ODA holds no value, as the other optional host variables.
+    assert "oda_image_version" not in hostvars["node001"]
+    assert "oda_image_state" not in hostvars["node001"]
     assert hostvars["node001"]["rack"] == "r1"
     # The head's first NIC with an address, eth0, unless a management network is named.
     assert hostvars["head"]["ansible_host"] == "10.0.0.10"

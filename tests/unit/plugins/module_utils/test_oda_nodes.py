@@ -29,6 +29,8 @@ def test_a_node_is_created_with_nics_and_groups_then_left_alone(cluster):
         "domain": "cluster.lan",
         "cluster": "oscar",
         "image": "rocky9",
+        "image_version": None,
+        "image_state": None,
         "state": "defined",
         "excluded": False,
         "cpus": 64,
@@ -147,10 +149,43 @@ def test_nodes_belong_to_a_cluster(cluster):
         ({"excluded": "maybe"}, OdaValidationError, "invalid excluded flag 'maybe'"),
         ({"cpus": 0}, OdaValidationError, "invalid CPU count 0"),
         ({"hostname": "bad_name"}, OdaValidationError, "invalid host name 'bad_name'"),
+        ({"image_version": 0}, OdaValidationError, "invalid node image version 0: expected 1 to"),
+        ({"image_version": "three"}, OdaValidationError, "invalid node image version 'three'"),
+        (
+            {"image_state": "synced"},
+            OdaValidationError,
+            "invalid node image state 'synced': expected one of updating, in-sync, update-failed",
+        ),
     ],
 )
 def test_bad_node_values_are_refused_named_and_nothing_is_written(cluster, oda_backend, kwargs, error, text):
     refused(oda_backend, error, text, lambda: cluster.nodes.ensure("node1", **kwargs))
+
+
+def test_a_node_records_the_image_version_it_runs_and_its_image_state(cluster):
+    cluster.nodes.ensure("node1", image="rocky9")
+    changed, before, after = cluster.nodes.ensure("node1", image_version=2, image_state="updating")
+    assert changed is True
+    assert (before["image_version"], before["image_state"]) == (None, None)
+    assert (after["image"], after["image_version"], after["image_state"]) == ("rocky9", 2, "updating")
+    # Left out keeps both; the next step of an update changes the state alone.
+    assert cluster.nodes.ensure("node1", cpus=4)[2]["image_version"] == 2
+    assert cluster.nodes.ensure("node1", image_state="in-sync")[2]["image_state"] == "in-sync"
+    assert cluster.nodes.ensure("node1", image_version=2, image_state="in-sync")[0] is False
+
+
+def test_nodes_are_updated_together_to_an_image_version(cluster, oda_backend):
+    cluster.nodes.define_clients("node[1-3]", "cluster", "10.0.0.11", image="rocky9")
+    outcome = cluster.nodes.update("node[1-2]", image_version=3, image_state="in-sync")
+    assert changed_nodes(outcome) == (True, ["node1", "node2"])
+    states = [(n["name"], n["image_version"], n["image_state"]) for n in cluster.nodes.list()]
+    assert states[1:] == [("node1", 3, "in-sync"), ("node2", 3, "in-sync"), ("node3", None, None)]
+    refused(
+        oda_backend,
+        OdaValidationError,
+        "invalid node image state 'gone'",
+        lambda: cluster.nodes.update("node[1-3]", image_state="gone"),
+    )
 
 
 def test_an_existing_node_is_not_changed_by_a_refused_update(cluster, oda_backend):

@@ -11,6 +11,7 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import (
     SCHEMA_VERSION,
     TABLES,
     TABLES_V1,
+    TABLES_V2,
     column,
     create_statements,
     current_version,
@@ -37,6 +38,7 @@ TABLE_NAMES = [
     "cluster_vars",
     "group_vars",
     "node_vars",
+    "image_versions",
 ]
 
 
@@ -55,11 +57,85 @@ def ready(db):
     return db
 
 
-def test_the_schema_is_at_version_2_with_two_migrations():
-    assert SCHEMA_VERSION == 2
+def test_the_schema_is_at_version_3_with_three_migrations():
+    assert SCHEMA_VERSION == 3
     assert len(MIGRATIONS) == SCHEMA_VERSION
     assert [table["name"] for table in TABLES] == TABLE_NAMES
-    assert TABLES[: len(TABLES_V1)] == TABLES_V1
+    # The current description is version 1's tables with version 3's columns added at their end.
+    for old, new in zip(TABLES_V1 + TABLES_V2, TABLES, strict=False):
+        assert new["columns"][: len(old["columns"])] == old["columns"]
+    added = {
+        tab["name"]: [col["name"] for col in tab["columns"][len(old["columns"]) :]]
+        for old, tab in zip(TABLES_V1, TABLES, strict=False)
+    }
+    assert added["images"] == ["current_version", "kernel", "suite"]
+    assert added["nodes"] == ["image_version", "image_state"]
+    assert [name for name, columns in added.items() if columns] == ["images", "nodes"]
+
+
+def _columns_of(db, table_name):
+    """The column names of a stored table, in order, as the database reports them."""
+    cursor = db._connection.cursor()
+    try:
+        cursor.execute("SELECT * FROM %s WHERE 1 = 0" % table_name)
+        return [description[0] for description in cursor.description]
+    finally:
+        cursor.close()
+
+
+def _described_columns(table_name):
+    return [col["name"] for col in next(tab for tab in TABLES if tab["name"] == table_name)["columns"]]
+
+
+def _database_at_version_2(db):
+    """A database built by the first two migrations only, as a release before images had versions left it."""
+    for version in (1, 2):
+        with db.transaction():
+            MIGRATIONS[version - 1](db)
+            oda_schema._record_version(db, version)
+    init(db)
+
+
+def test_a_version_2_database_is_upgraded_to_3_keeping_its_data(db):
+    _database_at_version_2(db)
+    db.execute("INSERT INTO images (name, distro, state) VALUES ('debian12', 'debian-12', 'defined')")
+    image = db.query_one("SELECT id FROM images")["id"]
+    node = _add_node(db, "n1")
+    db.execute("UPDATE nodes SET image_id = ?, cpus = 8 WHERE id = ?", (image, node))
+    db.execute("INSERT INTO node_vars (node_id, var_key, value) VALUES (?, 'rack', '\"r1\"')", (node,))
+    assert not db.table_exists("image_versions")
+    assert ensure_schema(db) == (2, 3)
+    assert db.query("SELECT name, distro, state, current_version, kernel, suite FROM images") == [
+        {
+            "name": "debian12",
+            "distro": "debian-12",
+            "state": "defined",
+            "current_version": None,
+            "kernel": None,
+            "suite": None,
+        }
+    ]
+    assert db.query("SELECT name, image_id, cpus, image_version, image_state FROM nodes") == [
+        {"name": "n1", "image_id": image, "cpus": 8, "image_version": None, "image_state": None}
+    ]
+    assert db.query("SELECT var_key, value FROM node_vars") == [{"var_key": "rack", "value": '"r1"'}]
+    db.execute("INSERT INTO image_versions (image_id, version, packages) VALUES (?, 1, '[]')", (image,))
+    with pytest.raises(OdaConflictError):
+        db.execute("INSERT INTO image_versions (image_id, version) VALUES (?, 1)", (image,))
+    with pytest.raises(OdaConflictError):
+        db.execute("INSERT INTO image_versions (image_id, version) VALUES (999, 2)")
+    db.execute("UPDATE nodes SET image_id = NULL")
+    db.execute("DELETE FROM images WHERE id = ?", (image,))
+    assert db.query("SELECT * FROM image_versions") == []
+
+
+@pytest.mark.parametrize("upgraded", [True, False], ids=["upgraded", "new"])
+def test_an_upgraded_database_and_a_new_one_have_the_described_columns(db, upgraded):
+    if upgraded:
+        _database_at_version_2(db)
+    ensure_schema(db)
+    for table_name in ("images", "nodes", "image_versions"):
+        assert _columns_of(db, table_name) == _described_columns(table_name)
 
 
 def test_a_version_1_database_is_upgraded_to_2_keeping_its_data(db):
@@ -69,7 +145,7 @@ def test_a_version_1_database_is_upgraded_to_2_keeping_its_data(db):
     init(db)
     node = _add_node(db, "n1")
     assert not db.table_exists("node_vars")
-    assert ensure_schema(db) == (1, 2)
+    assert ensure_schema(db) == (1, SCHEMA_VERSION)
     assert db.query("SELECT name FROM nodes") == [{"name": "n1"}]
     db.execute("INSERT INTO node_vars (node_id, var_key, value) VALUES (?, 'rack', '\"r1\"')", (node,))
     db.execute("DELETE FROM nodes WHERE id = ?", (node,))

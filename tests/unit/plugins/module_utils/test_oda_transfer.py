@@ -45,6 +45,11 @@ def fill(oda):
     oda.networks.ensure("cluster", "10.0.0.0/24", gateway="10.0.0.1", domain="cluster.lan", mtu=9000)
     oda.networks.ensure("ipmi", "10.1.0.0/24", dhcp_start="10.1.0.100", dhcp_end="10.1.0.199", cluster="lab")
     oda.images.ensure("rocky9", distro="rocky-9", arch="x86_64", path="/var/lib/oscar/images/rocky9")
+    oda.image_versions.ensure("rocky9", 1, created="2026-01-31T12:00:00Z", packages=["openssh-server"])
+    oda.image_versions.ensure(
+        "rocky9", 2, parent=1, kernel="6.1.0-28-amd64", recipe="ab" * 32, packages=["slurmd"], note="slurm"
+    )
+    oda.images.ensure("rocky9", suite="bookworm", current_version=2, kernel="6.1.0-28-amd64")
     oda.groups.ensure("gpu", description="nodes with GPUs")
     oda.packages.ensure("slurm", version="23.11", summary="the batch system", provides=["batch"])
     oda.packages.ensure("pbs", version="22", conflicts=["batch"])
@@ -64,6 +69,8 @@ def fill(oda):
         "node[01-04]", "cluster", "10.0.0.11", image="rocky9", macs=[mac(n) for n in range(1, 5)]
     )
     oda.nodes.ensure("node03", groups=["oscar_clients", "gpu"], state="up", excluded=True)
+    oda.nodes.ensure("node01", image_version=2, image_state="in-sync")
+    oda.nodes.ensure("node02", image_version=1, image_state="update-failed")
     oda.nodes.ensure(
         "bmc01",
         cluster="lab",
@@ -243,6 +250,22 @@ BAD_ROWS = [
     ("networks", lambda row: row.update(cidr="10.0.0.1/24"), OdaValidationError, "invalid network"),
     ("node_vars", lambda row: row.update(var_key="a b"), OdaValidationError, "invalid variable name 'a b'"),
     ("wizard_steps", lambda row: row.update(status="half"), OdaValidationError, "invalid wizard step status"),
+    (
+        "image_versions",
+        lambda row: row.update(version=0),
+        OdaValidationError,
+        "invalid image version 0: expected 1 to",
+    ),
+    ("image_versions", lambda row: row.update(image="nosuch"), OdaNotFoundError, "unknown image 'nosuch'"),
+    ("image_versions", lambda row: row.update(packages="[1]"), OdaValidationError, "invalid package '1'"),
+    ("image_versions", lambda row: row.update(recipe="xyz"), OdaValidationError, "invalid recipe 'xyz'"),
+    (
+        "nodes",
+        lambda row: row.update(image_state="broken"),
+        OdaValidationError,
+        "invalid node image state 'broken': expected one of updating, in-sync, update-failed",
+    ),
+    ("images", lambda row: row.update(kernel="a b"), OdaValidationError, "invalid kernel release 'a b'"),
 ]
 
 
@@ -254,6 +277,67 @@ def test_restore_refuses_a_bad_row_naming_its_line_and_writes_nothing(make, tabl
         target, error, text, lambda: transfer.restore(target, "\n".join(lines), source="d.jsonl")
     )
     assert "d.jsonl line %d (%s)" % (number, table) in str(raised)
+
+
+def test_restore_refuses_a_current_version_without_its_row_and_writes_nothing(make):
+    lines, _number = _with_row(_dump_lines(make), "images", lambda row: row.update(current_version=7))
+    target = make("copy")
+    refused(
+        target,
+        OdaNotFoundError,
+        "d.jsonl: image 'rocky9' has current version 7 but no image_versions row for it",
+        lambda: transfer.restore(target, "\n".join(lines), source="d.jsonl"),
+    )
+
+
+def _as_schema_2(lines):
+    """A current dump as a release before image versions wrote it: no such table, no such columns."""
+    added = {"images": ("current_version", "kernel", "suite"), "nodes": ("image_version", "image_state")}
+    header = dict(json.loads(lines[0]), schema_version=2)
+    kept = []
+    for line in lines[1:-1]:
+        record = json.loads(line)
+        if record["table"] == "image_versions":
+            continue
+        for key in added.get(record["table"], ()):
+            del record["row"][key]
+        kept.append(json.dumps(record))
+    trailer = json.loads(lines[-1])
+    del trailer["rows"]["image_versions"]
+    return _recounted([json.dumps(header), *kept, json.dumps(trailer)])
+
+
+def test_a_dump_of_schema_version_2_still_restores(make):
+    old = _as_schema_2(_dump_lines(make))
+    target = make("copy")
+    counts = transfer.restore(target, "\n".join(old))
+    assert counts["image_versions"] == 0
+    assert counts["nodes"] == 6
+    image = target.images.get("rocky9")
+    assert (image["distro"], image["current_version"], image["kernel"], image["suite"]) == (
+        "rocky-9",
+        None,
+        None,
+        None,
+    )
+    node = target.nodes.get("node01")
+    assert (node["image"], node["image_version"], node["image_state"]) == ("rocky9", None, None)
+    assert target.image_versions.list() == []
+    # What it holds is the old dump's content, now at this schema's version.
+    again = transfer.dump_text(target).splitlines()
+    assert json.loads(again[0])["schema_version"] == SCHEMA_VERSION
+    assert [json.loads(line) for line in _as_schema_2(again)[1:]] == [json.loads(line) for line in old[1:]]
+
+
+def test_the_image_versions_and_the_new_columns_survive_a_round_trip(make):
+    source = fill(make("source"))
+    target = make("copy")
+    transfer.restore(target, transfer.dump_text(source))
+    assert target.image_versions.list() == source.image_versions.list()
+    assert [v["version"] for v in target.image_versions.list(image="rocky9")] == [1, 2]
+    assert target.images.get("rocky9")["current_version"] == 2
+    assert target.image_versions.get("rocky9", 2)["packages"] == ["slurmd"]
+    assert target.nodes.get("node02")["image_state"] == "update-failed"
 
 
 def test_restore_is_all_or_nothing_when_the_last_row_is_refused(make):
@@ -288,6 +372,11 @@ def test_restore_refuses_a_duplicate_mac_through_the_database_and_writes_nothing
         ('["a list"]\n', OdaValidationError, "d.jsonl line 1: expected a JSON object, found list"),
         ('{"format": "other"}\n', OdaValidationError, "not an ODA dump: the first record must have format"),
         ('{"format": "oscar-oda-dump", "schema_version": 999}\n', OdaSchemaError, "has schema version 999"),
+        (
+            '{"format": "oscar-oda-dump", "schema_version": 0}\n',
+            OdaSchemaError,
+            "has schema version 0 but this code restores versions 1 to %d" % SCHEMA_VERSION,
+        ),
         (
             '{"format": "oscar-oda-dump", "dump_version": 2, "schema_version": %d}\n{"table": "nodes"}\n'
             % SCHEMA_VERSION,

@@ -33,6 +33,9 @@ def test_an_image_is_created_updated_and_removed(run_module, refused):
         "arch": None,
         "path": "/var/lib/oscar/images/debian12",
         "state": "defined",
+        "current_version": None,
+        "kernel": None,
+        "suite": None,
     }
     changed = run_module(oda_image, diff=True, name="debian12", arch="x86_64")
     assert (changed["changed"], changed["diff"]["before"]["arch"], changed["image"]["distro"]) == (

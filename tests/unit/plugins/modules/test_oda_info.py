@@ -6,6 +6,7 @@ from ansible_collections.oscar.cluster.plugins.modules import (
     oda_config,
     oda_group,
     oda_image,
+    oda_image_version,
     oda_info,
     oda_network,
     oda_node,
@@ -31,6 +32,10 @@ def cluster(run_module):
     )
     run_module(oda_config, package="slurm", key="max_time", value=3600)
     run_module(oda_step, name="survey", status="done")
+    run_module(oda_image_version, image="debian12", version=1)
+    run_module(oda_image_version, image="debian12", version=2, parent=1, packages=["slurmd"])
+    run_module(oda_image, name="other")
+    run_module(oda_image_version, image="other", version=1)
     return run_module
 
 
@@ -54,10 +59,18 @@ def test_one_node_or_null(cluster):
 def test_listings(cluster):
     assert names(cluster(oda_info, query="groups")["groups"]) == ["gpu", "oscar_clients", "oscar_server"]
     assert names(cluster(oda_info, query="networks")["networks"]) == ["private"]
-    assert names(cluster(oda_info, query="images")["images"]) == ["debian12"]
+    assert names(cluster(oda_info, query="images")["images"]) == ["debian12", "other"]
     assert cluster(oda_info, query="packages")["packages"][0]["requires"] == ["munge"]
     assert [s["status"] for s in cluster(oda_info, query="steps")["steps"]] == ["done"]
     assert names(cluster(oda_info, query="clusters")["clusters"]) == ["oscar"]
+
+
+def test_image_versions_of_every_image_or_of_one(cluster):
+    every = cluster(oda_info, query="image_versions")["image_versions"]
+    assert [(v["image"], v["version"]) for v in every] == [("debian12", 1), ("debian12", 2), ("other", 1)]
+    mine = cluster(oda_info, query="image_versions", image="debian12")["image_versions"]
+    assert mine == every[:2]
+    assert (mine[1]["parent"], mine[1]["packages"]) == (1, ["slurmd"])
 
 
 def test_package_statuses_and_config(cluster):
@@ -77,6 +90,7 @@ def test_queries_never_change_anything(cluster, dump):
         "groups",
         "networks",
         "images",
+        "image_versions",
         "packages",
         "package_statuses",
         "steps",
@@ -105,6 +119,8 @@ def test_a_missing_database_file_answers_empty_and_is_not_created(run_module, tm
         ({"query": "nodes", "nodes": "node[1-"}, "invalid node set 'node[1-'"),
         ({"query": "nodes", "group": "nosuch"}, "unknown group 'nosuch'"),
         ({"query": "tables"}, "value of query must be one of"),
+        ({"query": "image_versions", "image": "nosuch"}, "unknown image 'nosuch'"),
+        ({"query": "image_versions", "name": "x"}, "query 'image_versions' does not take option 'name'"),
     ],
 )
 def test_bad_queries_fail_naming_the_value(cluster, refused, args, message):

@@ -34,6 +34,8 @@ def test_a_node_is_created_with_nics_groups_and_facts_then_left_alone(cluster):
         "domain": "cluster.lan",
         "cluster": "oscar",
         "image": "debian12",
+        "image_version": None,
+        "image_state": None,
         "state": "defined",
         "excluded": False,
         "cpus": 8,
