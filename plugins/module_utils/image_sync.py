@@ -21,10 +21,10 @@ into a ``.~tmp~`` directory beside it and renames them all into place at the
 end, and ``--delete-delay`` removes files at the end too, so a run killed
 midway (rsync or the node) leaves the node's files as they were, plus those
 partial directories, which the next run uses and removes (with, after a
-SIGKILL, the one temporary ``.NAME.XXXXXX`` file rsync was writing, which
-the rerun deletes and reports).  New directories and symbolic links are made
-as the run goes (rsync cannot delay them); they are new paths no program of
-the old version uses.
+SIGKILL, the one temporary file rsync was writing, a dot-file named after
+its target with a random suffix, which the rerun deletes and reports).
+New directories and symbolic links are made as the run goes (rsync cannot
+delay them); they are new paths no program of the old version uses.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -27,6 +27,7 @@ description:
     head does the same for many nodes at once, with C3's node ranges.
 extends_documentation_fragment:
   - oscar.cluster.image
+  - oscar.cluster.image_node
 attributes:
   check_mode:
     description: Nothing is ever changed; check mode runs the same comparison.
@@ -41,40 +42,6 @@ attributes:
     support: full
     platforms: posix
 options:
-  name:
-    description: The image.
-    type: str
-    required: true
-  version:
-    description:
-      - The version to compare the node with; by default the image's current version.
-      - A version that does not exist is an error naming the image and the version.
-    type: int
-  destination:
-    description:
-      - The node's address (host name or IP address) as the head reaches it over SSH; its C(/) is
-        compared.
-      - An absolute path instead compares that local directory.
-    type: str
-    required: true
-  ssh_user:
-    description: The user rsync logs in as on the node; it must be able to read every file.
-    type: str
-    default: root
-  ssh_key:
-    description: A private key on the head for the node; by default SSH's own configuration and keys.
-    type: path
-  exclude:
-    description:
-      - The site's own paths that are not drift, added to the built-in list (as for
-        M(oscar.cluster.image_sync)).
-      - Absolute paths of the node, with no C(..); rsync's wildcards apply.
-    type: list
-    elements: str
-    default: []
-  overrides:
-    description: The site's override directory laid over the image, as given to M(oscar.cluster.image_sync).
-    type: path
   checksum:
     description: Compare the content of every file (rsync C(--checksum)), not only size and time.
     type: bool

@@ -35,6 +35,7 @@ description:
     directories. New directories and symbolic links are made as the run goes.
 extends_documentation_fragment:
   - oscar.cluster.image
+  - oscar.cluster.image_node
 attributes:
   check_mode:
     description: >-
@@ -50,48 +51,6 @@ attributes:
       the head.
     support: full
     platforms: posix
-options:
-  name:
-    description: The image.
-    type: str
-    required: true
-  version:
-    description:
-      - The version to bring the node to; by default the image's current version.
-      - A version that does not exist is an error naming the image and the version.
-    type: int
-  destination:
-    description:
-      - The node's address (host name or IP address) as the head reaches it over SSH; its C(/) is
-        updated.
-      - An absolute path instead updates that local directory (a root tree on the head).
-    type: str
-    required: true
-  ssh_user:
-    description: The user rsync logs in as on the node; it must be able to write every file.
-    type: str
-    default: root
-  ssh_key:
-    description:
-      - A private key on the head for the node; by default SSH's own configuration and keys.
-      - SSH runs without prompts (C(BatchMode=yes)) and accepts the key of a host it has never
-        seen (C(StrictHostKeyChecking=accept-new)), but not a changed one.
-    type: path
-  exclude:
-    description:
-      - The site's own paths that an update never touches, added to the built-in list.
-      - Absolute paths of the node, with no C(..); rsync's wildcards (C(*), C(?), C([...])) apply,
-        and a directory stands for everything under it.
-    type: list
-    elements: str
-    default: []
-  overrides:
-    description:
-      - A directory on the head laid over the image (SystemImager's overrides) - its files win over
-        the version's at the same paths, for the site's files every node shares.
-      - It may not hold a path that an update never touches (identity, logs, role-managed files);
-        that is an error naming the path.
-    type: path
 notes:
   - A second run with the same version reports C(changed=false).
   - Record the node's version in ODA after a successful run (M(oscar.cluster.oda_node)), as

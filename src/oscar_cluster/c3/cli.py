@@ -122,7 +122,12 @@ def _selection_options(parser, login_short=True):
     group.add_argument(*flags, dest="login", type=_user, metavar="USER", help="log in as USER")
 
 
-def _run_options(parser, interactive=True):
+def _run_options(parser, interactive=True, connections=True):
+    """How a command runs.
+
+    Without ``connections``, none of the options of C3's own SSH
+    connections: for a command whose program (rsync) makes its own.
+    """
     group = parser.add_argument_group("how")
     if interactive:
         group.add_argument(
@@ -150,6 +155,9 @@ def _run_options(parser, interactive=True):
         metavar="SECONDS",
         help="per node, to open the SSH connection (default: %g)" % DEFAULT_CONNECT_TIMEOUT,
     )
+    if not connections:
+        group.add_argument("-q", "--quiet", action="store_true", help="no summary line at the end")
+        return
     group.add_argument(
         "-t",
         "--timeout",
@@ -811,14 +819,14 @@ HANDLERS = {
 
 
 def run_command(command, argv):
-    parser = build_parser(command)
-    args = parser.parse_args(argv)
-    if command in ("cexec", "cexecs"):
-        # "cexecs" is serial by definition; -p pipes either way.
-        pass
+    args = build_parser(command).parse_args(argv)
+    return reporting_errors(command, lambda: HANDLERS[command](command, args, load_inventory(args)))
+
+
+def reporting_errors(command, call):
+    """call()'s exit status, or the status and message of the error it raised, as every C3 command exits."""
     try:
-        inv = load_inventory(args)
-        return HANDLERS[command](command, args, inv)
+        return call()
     except C3Error as error:
         print("%s: error: %s" % (command, error), file=sys.stderr)
         return EXIT_USAGE

@@ -13,8 +13,7 @@ from oscar_cluster.module_utils import oda_db, oda_inventory
 from oscar_cluster.module_utils.image_store import DEFAULT_ROOT
 from oscar_cluster.module_utils.oda_errors import OdaError
 
-from . import cli, gather
-from .gather import EXIT_INTERRUPTED, EXIT_USAGE
+from . import cli
 from .model import C3Error
 
 PROG = "cdrift"
@@ -70,30 +69,8 @@ def build_parser():
     )
     cli._source_options(parser)
     cli._selection_options(parser)
-    group = parser.add_argument_group("how")
-    group.add_argument(
-        "--fanout",
-        type=cli._fanout,
-        default=cli.DEFAULT_FANOUT,
-        metavar="N",
-        help="nodes compared at once (default: %d)" % cli.DEFAULT_FANOUT,
-    )
-    group.add_argument(
-        "--connect-timeout",
-        type=cli._positive,
-        default=cli.DEFAULT_CONNECT_TIMEOUT,
-        metavar="SECONDS",
-        help="per node, to open the SSH connection (default: %g)" % cli.DEFAULT_CONNECT_TIMEOUT,
-    )
-    group.add_argument(
-        "-n",
-        "--dryrun",
-        "--dry-run",
-        dest="dryrun",
-        action="store_true",
-        help="show the nodes, compare nothing",
-    )
-    group.add_argument("-q", "--quiet", action="store_true", help="no summary line at the end")
+    # rsync makes its own SSH connections: no timeout or persistence of C3's.
+    cli._run_options(parser, interactive=False, connections=False)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="[MACHINE DEFINITIONS]")
     return parser
 
@@ -128,35 +105,29 @@ def images_of(targets, image, version, recorded=None):
 
 def run(argv):
     args = build_parser().parse_args(argv)
-    try:
-        inv = cli.load_inventory(args)
-        definitions, words = cli.split_definitions(args.words)
-        if words:
-            raise C3Error("unexpected words: %s" % " ".join(words))
-        targets, skipped = cli.select_targets(inv, args, definitions)
-        job = {
-            "kind": "drift",
-            "images_root": args.images_root,
-            "images": images_of(targets, args.image, args.version),
-            "checksum": args.checksum,
-            "exclude": args.exclude_paths,
-        }
-        # rsync makes its own SSH connections: none for the C3 daemon to keep.
-        args.persist = 0
-        args.timeout = None
-        what = "compare with %s" % (
-            "%s version %s" % (args.image, args.version or "current") if args.image else "their images in ODA"
-        )
-        return cli.execute(PROG, args, targets, skipped, job, what=what, pipe=True)
-    except C3Error as error:
-        print("%s: error: %s" % (PROG, error), file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as error:
-        print("%s: error: %s" % (PROG, error), file=sys.stderr)
-        return gather.EXIT_UNREACHABLE
-    except KeyboardInterrupt:
-        print("%s: interrupted" % PROG, file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return cli.reporting_errors(PROG, lambda: compare(args))
+
+
+def compare(args):
+    inv = cli.load_inventory(args)
+    definitions, words = cli.split_definitions(args.words)
+    if words:
+        raise C3Error("unexpected words: %s" % " ".join(words))
+    targets, skipped = cli.select_targets(inv, args, definitions)
+    job = {
+        "kind": "drift",
+        "images_root": args.images_root,
+        "images": images_of(targets, args.image, args.version),
+        "checksum": args.checksum,
+        "exclude": args.exclude_paths,
+    }
+    # rsync makes its own SSH connections: none for the C3 daemon to keep.
+    args.persist = 0
+    args.timeout = None
+    what = "compare with %s" % (
+        "%s version %s" % (args.image, args.version or "current") if args.image else "their images in ODA"
+    )
+    return cli.execute(PROG, args, targets, skipped, job, what=what, pipe=True)
 
 
 def main():

@@ -350,7 +350,13 @@ def test_compute_nodes_may_mount_fuse_filesystems_and_heads_may_not(make_testbed
     assert "SYS_ADMIN" in pairs(node, "--cap-add")
     head = bed._run_args(plan, plan.host("head"), "img")
     assert "--device" not in head
-    assert "SYS_ADMIN" not in pairs(head, "--cap-add")
+
+
+def test_the_head_may_mount_in_the_chroot_of_an_image_build(make_testbed, fixed_ulimits):
+    """Building an image mounts /proc, /sys and /dev in the new root, as on a real head."""
+    bed = make_testbed(compute_nodes=1)
+    plan = bed.plan()
+    assert "SYS_ADMIN" in pairs(bed._run_args(plan, plan.host("head"), "img"), "--cap-add")
 
 
 def test_the_heads_exports_live_on_the_machines_filesystem(make_testbed, fixed_ulimits):
@@ -362,6 +368,8 @@ def test_the_heads_exports_live_on_the_machines_filesystem(make_testbed, fixed_u
     assert pairs(head, "--volume")[1:] == [
         f"{bed.path('exports', 'home')}:/home",
         f"{bed.path('exports', 'opt-cluster')}:/opt/cluster",
+        # Node images too: hard-linked trees renamed into place, not on the overlay.
+        f"{bed.path('images')}:/var/lib/oscar/images",
     ]
     node = bed._run_args(plan, plan.host("node001"), "img")
     assert pairs(node, "--volume") == [f"{bed.path('keys')}:/etc/oscar-testbed:ro"]
