@@ -47,7 +47,7 @@ options:
     type: int
   kernel:
     description:
-      - Release of the kernel the image boots, such as V(6.1.0-28-amd64): the image's kernel pick.
+      - Release of the kernel the image boots (the image's kernel pick), such as V(6.1.0-28-amd64).
     type: str
   state:
     description:

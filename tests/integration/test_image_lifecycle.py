@@ -229,8 +229,8 @@ def test_oda_records_the_images_and_their_versions(bed, built):
         "SELECT i.name, v.version, v.kernel FROM image_versions v"
         " JOIN images i ON i.id = v.image_id ORDER BY 1, 2"
     )
-    assert [(name, version) for name, version, _ in versions] == [("debian12", 1), ("debian13", 1)], versions
-    assert all(kernel for _, _, kernel in versions), versions
+    assert [row[:2] for row in versions] == [("debian12", 1), ("debian13", 1)], versions
+    assert all(kernel for *ignored, kernel in versions), versions
 
 
 def test_a_second_build_changes_nothing(bed, built):
