@@ -148,7 +148,21 @@ RSYNC_OPTIONS = (
     "--stats",
     "--no-human-readable",
 )
-SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new")
+# A node that loses power mid-update sends nothing, not even a reset: without
+# keepalives ssh (and the update) would wait for TCP's two hours.  Three
+# unanswered ones ten seconds apart end the run, and a rerun completes it.
+SSH_OPTIONS = (
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=accept-new",
+    "-o",
+    "ConnectTimeout=30",
+    "-o",
+    "ServerAliveInterval=10",
+    "-o",
+    "ServerAliveCountMax=3",
+)
 C_LOCALE = {"LANG": "C", "LC_ALL": "C"}
 # %i is 11 characters, YXcstpoguax (Y the update type, X the file type), or
 # "*deleting" padded; then a space and the name.

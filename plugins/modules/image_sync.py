@@ -32,7 +32,8 @@ description:
     C(--delete-delay)); until then they wait in C(.~tmp~) directories beside their targets. An
     update interrupted halfway (rsync killed, the node down, the connection lost) leaves the
     node's existing files as they were; running the update again completes it and removes those
-    directories. New directories and symbolic links are made as the run goes.
+    directories. New directories and symbolic links are made as the run goes. A node that stops
+    answering (its power cut) ends the run within about 30 seconds (SSH keepalives), as a failure.
 extends_documentation_fragment:
   - oscar.cluster.image
   - oscar.cluster.image_node

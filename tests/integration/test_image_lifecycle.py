@@ -9,8 +9,9 @@ the package added; the four nodes are updated in place to the bookworm image
 (a dry run first, which changes nothing), keep who they are and their mounted
 home, and are completed again by the clients step; no drift is left, a file
 changed on one node is reported for that node alone; then both images roll
-back to version 1, and the nodes follow.  ODA records every version, which one
-is current, and each node's version and state.
+back to version 1, and the nodes follow, two of them interrupted on the way
+(one's rsync killed, one's power cut), which a rerun completes.  ODA records
+every version, which one is current, and each node's version and state.
 """
 
 import json
@@ -18,6 +19,7 @@ import os
 import re
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,14 +78,17 @@ class Bed:
         self.vars_dir = Path(vars_dir)
         self.env = dict(os.environ, OSCAR_ODA_URL=url, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
 
-    def playbook(self, playbook, *args, extra=None):
+    def playbook_argv(self, playbook, *args, extra=None):
         argv = [str(VENV_BIN / "ansible-playbook"), playbook, "-i", ODA_INVENTORY, *args]
         if extra is not None:
             path = self.vars_dir / f"vars-{len(list(self.vars_dir.iterdir()))}.json"
             path.write_text(json.dumps(extra))
             argv += ["-e", f"@{path}"]
+        return argv
+
+    def playbook(self, playbook, *args, extra=None):
         result = subprocess.run(
-            argv,
+            self.playbook_argv(playbook, *args, extra=extra),
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -92,6 +97,19 @@ class Bed:
             check=False,
         )
         return Run(result)
+
+    def start_playbook(self, playbook, *args, extra=None):
+        """A playbook run in the background, while the test does something to the hosts."""
+        return Running(
+            subprocess.Popen(
+                self.playbook_argv(playbook, *args, extra=extra),
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=self.env,
+            )
+        )
 
     def oda(self, *args, check=True):
         result = subprocess.run(
@@ -147,6 +165,15 @@ class Bed:
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         return json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"]["head"]
+
+
+class Running:
+    def __init__(self, process):
+        self.process = process
+
+    def finish(self):
+        stdout, stderr = self.process.communicate(timeout=PLAYBOOK_TIMEOUT)
+        return Run(subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr))
 
 
 class Run:
@@ -341,12 +368,61 @@ def test_no_drift_is_left_and_a_changed_file_is_found(bed, updated):
     assert "/etc/issue" in typed.stdout and "node003" in typed.stdout, typed.stdout + typed.stderr
 
 
+def on_rsync(bed, node, signal):
+    """On the node, as soon as an update's rsync runs there, send it the signal: a watcher process.
+
+    It exits 0 once it has, 1 if no rsync came within a minute.
+    """
+    watcher = f"for i in $(seq 1200); do pkill -{signal} -x rsync && exit 0; sleep 0.05; done; exit 1"
+    return subprocess.Popen(
+        [sys.executable, "-m", "oscar_testbed", "--name", NAME, "ssh", node, watcher],
+        env=bed.cli.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 @pytest.fixture(scope="module")
 def rolled_back(bed, updated):
+    """Both images back to version 1, and the nodes after them; two of them interrupted on the way.
+
+    node003's rsync is killed as it starts, node004 loses power while its
+    rsync is frozen: both keep the files they had (the update's changes land
+    together at its end), boot, are marked update-failed in ODA, and the
+    rerun completes them.
+    """
     run = bed.playbook(
         "site.yml", "--tags", "build_image", extra={"image_definitions": definitions(derived=True, pin=1)}
     )
     assert run.ok(), run.tail(120)
+    killer, freezer = on_rsync(bed, "node003", "KILL"), on_rsync(bed, "node004", "STOP")
+    interrupted = bed.start_playbook(
+        "playbooks/image_update.yml", extra={"image_update_exclude": TESTBED_EXCLUDES}
+    )
+    assert freezer.wait(timeout=120) == 0, "no rsync came to node004"
+    bed.cli("--name", NAME, "kill", "node004")
+    assert killer.wait(timeout=120) == 0, "no rsync came to node003"
+    first = interrupted.finish()
+    assert first.rc != 0, first.tail(120)
+    assert {node: first.recap[node]["failed"] > 0 for node in NODES} == {
+        "node001": False,
+        "node002": False,
+        "node003": True,
+        "node004": True,
+    }, first.tail(120)
+    assert "The update of node003 did not finish" in first.output, first.tail(120)
+    states = dict(bed.query("SELECT name, image_state FROM nodes WHERE name LIKE 'node%'"))
+    assert states == {
+        "node001": "in-sync",
+        "node002": "in-sync",
+        "node003": "update-failed",
+        "node004": "update-failed",
+    }, states
+    bed.cli("--name", NAME, "start", "node004", timeout=600)
+    for node in ("node003", "node004"):
+        # Up and answering, as it was: version 2's file is still there, as nothing landed.
+        assert bed.ssh(node, "systemctl is-active ssh").stdout.strip() == "active"
+        bed.ssh(node, f"test -x {ADDED}")
     back = update(bed)
     assert back.ok(), back.tail(120)
     return run

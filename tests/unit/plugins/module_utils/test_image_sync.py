@@ -374,7 +374,10 @@ def test_the_argv_and_the_destination_over_ssh(tmp_path):
     key = tmp_path / "id_ed25519"
     key.write_text("key")
     rsh = image_sync.ssh_command(str(key), 2222)
-    assert rsh == "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -i %s -p 2222" % key
+    assert rsh == (
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o ConnectTimeout=30"
+        " -o ServerAliveInterval=10 -o ServerAliveCountMax=3 -i %s -p 2222" % key
+    )
     assert image_sync.target("10.0.0.11") == ("root@10.0.0.11:/", False)
     assert image_sync.target("fd00::11", "admin") == ("admin@[fd00::11]:/", False)
     assert image_sync.target("/srv/node/") == ("/srv/node/", True)
