@@ -154,17 +154,18 @@ class Bed:
                 f"oscar.cluster.{module}",
                 "-a",
                 json.dumps(args),
-                "-o",
+                "--one-line",
             ],
             cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=600,
-            env=dict(self.env, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json"),
+            env=self.env,
             check=False,
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        return json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"]["head"]
+        # One line: "head | SUCCESS => {...}".
+        return json.loads(result.stdout.split(" => ", 1)[1])
 
 
 class Running:
