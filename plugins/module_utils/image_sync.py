@@ -32,11 +32,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import fnmatch
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 
 from .image_errors import ImageCommandError, ImageInputError
 from .image_store import ImageStore
@@ -86,6 +88,7 @@ NODE_STATE = (
     ("/var/lib/munge", "munged's state"),
     ("/var/backups", "the node's own backups of its user and package databases"),
     ("/root/.ansible", "Ansible's working files on the node, there while a play runs"),
+    ("/var/lib/oscar-image", "the node's accounts before an update that has not finished (image_sync)"),
     ("/home", "users' files: mounted from the head over NFS (clients role)"),
     ("/opt/cluster", "the cluster's shared software (MPICH...): mounted from the head over NFS"),
     ("/mnt", "mount points of the node's own"),
@@ -323,6 +326,111 @@ def _lists(items, names):
     return lists
 
 
+# The node's own files under these entries are not the update's: an account
+# the image gives another id than the node had keeps its files only if their
+# owners follow.  The kernel's file systems and the NFS mounts are never walked.
+OWNERS_NOT_REMAPPED = ("/proc", "/sys", "/dev", "/home", "/opt/cluster", "/mnt", "/media")
+# Where the node keeps its accounts as they were before an update, until the
+# update has remapped the owners of its own files: a rerun after an
+# interruption (the account files already the image's) still knows them.
+SAVED_ACCOUNTS = "/var/lib/oscar-image/accounts-before-update.json"
+
+# Run on the node by its own python3 (or on the head for a local directory),
+# with one JSON argument: {"action": "read"|"save"|"remap", "root", "saved", ...}.
+# read: the saved accounts, else the current ones; save: the same, saving the
+# current ones first if none are saved; remap: lchown every file under
+# "roots" (globs, each walked without crossing into another file system)
+# whose uid or gid is a key of "uids"/"gids", in one pass (so two accounts
+# that swapped ids are right), then forget the saved accounts (their directory stays).
+ACCOUNTS_PROGRAM = r"""
+import glob, json, os, sys
+
+request = json.loads(sys.argv[1])
+root = request["root"]
+saved = os.path.join(root, request["saved"].lstrip("/"))
+
+
+def read(relative):
+    try:
+        with open(os.path.join(root, relative), encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return ""
+
+
+def current():
+    return json.dumps({"passwd": read("etc/passwd"), "group": read("etc/group")})
+
+
+if request["action"] in ("read", "save"):
+    if os.path.exists(saved):
+        with open(saved, encoding="utf-8") as handle:
+            answer = handle.read()
+    else:
+        answer = current()
+        if request["action"] == "save":
+            os.makedirs(os.path.dirname(saved), mode=0o700, exist_ok=True)
+            with open(saved + ".new", "w", encoding="utf-8") as handle:
+                handle.write(answer)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(saved + ".new", saved)
+    sys.stdout.write(answer)
+else:
+    uids = {int(key): value for key, value in request["uids"].items()}
+    gids = {int(key): value for key, value in request["gids"].items()}
+    changed = 0
+
+    def follow(path, device):
+        global changed
+        try:
+            status = os.lstat(path)
+        except FileNotFoundError:
+            return False
+        if status.st_dev != device:
+            return False
+        uid, gid = uids.get(status.st_uid, -1), gids.get(status.st_gid, -1)
+        if uid != -1 or gid != -1:
+            os.lchown(path, uid, gid)
+            changed += 1
+        return True
+
+    for pattern in request["roots"] if uids or gids else ():
+        for top in sorted(glob.glob(os.path.join(root, pattern.lstrip("/")))):
+            device = os.lstat(top).st_dev
+            if not follow(top, device) or os.path.islink(top) or not os.path.isdir(top):
+                continue
+            for directory, subdirectories, files in os.walk(top):
+                subdirectories[:] = [name for name in subdirectories
+                                     if follow(os.path.join(directory, name), device)]
+                for name in files:
+                    follow(os.path.join(directory, name), device)
+    # The directory stays: made before the push, it is older than the
+    # times rsync gave its parent, which removing it would change.
+    if os.path.exists(saved):
+        os.unlink(saved)
+    sys.stdout.write(json.dumps({"remapped": changed}))
+"""
+
+
+def account_ids(text):
+    """{name: id} from an /etc/passwd or /etc/group text (the first entry of a name wins, as for NSS)."""
+    ids = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[2].isdigit():
+            ids.setdefault(fields[0], int(fields[2]))
+    return ids
+
+
+def id_changes(before, after):
+    """{name: [old id, new id]} for the accounts both texts name with different ids."""
+    old, new = account_ids(before), account_ids(after)
+    return {
+        name: [old[name], new[name]] for name in sorted(old.keys() & new.keys()) if old[name] != new[name]
+    }
+
+
 def run_command(argv):
     """The one way this library runs a program: argv list, C locale; (rc, stdout, stderr)."""
     environment = dict(os.environ, **C_LOCALE)
@@ -360,6 +468,9 @@ class ImageSync:
         if ssh_key and not os.path.isfile(ssh_key):
             raise ImageInputError("ssh_key %s does not exist" % ssh_key)
         self.rsh = None if local else ssh_command(ssh_key, ssh_port, ssh_extra)
+        self.local = local
+        # ssh takes the address bare where rsync wants an IPv6 one in brackets.
+        self.ssh_target = None if local else self.destination[: -len(":/")].replace("[", "").replace("]", "")
         self.rsync = rsync or shutil.which("rsync")
         if not self.rsync:
             raise ImageCommandError("rsync is not installed on this host")
@@ -400,16 +511,82 @@ class ImageSync:
         # rsync's notes (a directory it keeps) may come on either stream.
         return out + "\n" + (err or "")
 
+    def _accounts(self, request):
+        """ACCOUNTS_PROGRAM's answer for one request, run on the node (or here, for a directory)."""
+        request = dict(request, root=self.destination if self.local else "/", saved=SAVED_ACCOUNTS)
+        argv = [sys.executable if self.local else "python3", "-c", ACCOUNTS_PROGRAM, json.dumps(request)]
+        if not self.local:
+            argv = [*shlex.split(self.rsh), self.ssh_target, " ".join(shlex.quote(word) for word in argv)]
+        rc, out, err = self.runner(argv)
+        if rc != 0:
+            raise ImageCommandError(
+                "reading or remapping the accounts of %s failed (exit %d): %s"
+                % (self.destination, rc, (err or out).strip()[-2000:] or "no message"),
+                rc=rc,
+                stdout=out,
+                stderr=err,
+            )
+        try:
+            return json.loads(out)
+        except ValueError as error:
+            raise ImageCommandError(
+                "the accounts of %s came back unreadable: %s" % (self.destination, out[:200])
+            ) from error
+
+    def account_changes(self, before):
+        """{"users": {name: [node's id, image's id]}, "groups": {...}}: accounts the version renumbers."""
+        root = self.store.version_root(self.name, self.version)
+        image = {}
+        for kind in ("passwd", "group"):
+            try:
+                with open(os.path.join(root, "etc", kind), encoding="utf-8", errors="replace") as handle:
+                    image[kind] = handle.read()
+            except FileNotFoundError:
+                image[kind] = ""
+        return {
+            "users": id_changes(before["passwd"], image["passwd"]),
+            "groups": id_changes(before["group"], image["group"]),
+        }
+
     def update(self, dry_run=False):
-        """changed, version, files {created, updated, deleted}, bytes_sent (a dry run changes nothing)."""
+        """changed, version, files {created, updated, deleted}, accounts, owners_remapped, bytes_sent.
+
+        When the version gives an account another id than the node has (a
+        node not installed from the image), the node's accounts are saved on
+        it first, and the owners of the node's own files (logs, state,
+        role-managed files: what the push leaves) follow after it, so services
+        find theirs; a rerun after an interruption reads the saved accounts.
+        A dry run changes nothing.
+        """
+        accounts = self.account_changes(self._accounts({"action": "read"}))
+        renumbered = any(accounts.values())
+        if renumbered and not dry_run:
+            self._accounts({"action": "save"})
         out = self._run(self.argv(dry_run=dry_run))
         files = _lists(parse_itemized(out), ("created", "updated", "deleted"))
+        remapped = 0
+        if renumbered and not dry_run:
+            remapped = self._accounts(
+                {
+                    "action": "remap",
+                    "roots": self.remap_roots(),
+                    "uids": {str(old): new for old, new in accounts["users"].values()},
+                    "gids": {str(old): new for old, new in accounts["groups"].values()},
+                }
+            )["remapped"]
         return {
-            "changed": any(files.values()),
+            "changed": any(files.values()) or remapped > 0,
             "version": self.version,
             "files": files,
+            "accounts": accounts,
+            "owners_remapped": remapped,
             "bytes_sent": bytes_sent(out),
         }
+
+    def remap_roots(self):
+        """The node's own paths (the update's excludes) whose owners follow renumbered accounts."""
+        entries = [pattern for pattern, _reason in NEVER_TOUCHED] + list(self.excludes)
+        return [entry for entry in entries if entry not in OWNERS_NOT_REMAPPED]
 
     def drift(self, checksum=False):
         """version, drift {missing, extra, changed}, differs: the node against the version, read-only."""

@@ -34,6 +34,12 @@ description:
     node's existing files as they were; running the update again completes it and removes those
     directories. New directories and symbolic links are made as the run goes. A node that stops
     answering (its power cut) ends the run within about 30 seconds (SSH keepalives), as a failure.
+  - The version's C(/etc/passwd) and C(/etc/group) replace the node's. When they give an account
+    another id than the node had (a node not installed from the image, whose system users were made
+    in another order), the owners of the node's own files (those the update leaves, above; never
+    the NFS mounts) follow the account, so munged or slurmd still own their key, state and logs.
+    The node's accounts are saved on it first (C(/var/lib/oscar-image)), so a rerun after an
+    interruption still knows them. The node's python3 does this.
 extends_documentation_fragment:
   - oscar.cluster.image
   - oscar.cluster.image_node
@@ -109,6 +115,24 @@ files:
       type: list
       elements: str
       sample: [/usr/bin/old-tool]
+accounts:
+  description: The accounts the version gives another id than the node had, with both ids.
+  returned: always
+  type: dict
+  contains:
+    users:
+      description: User name to [node's uid, version's uid].
+      type: dict
+      sample: {munge: [104, 106]}
+    groups:
+      description: Group name to [node's gid, version's gid].
+      type: dict
+      sample: {munge: [107, 109]}
+owners_remapped:
+  description: How many of the node's own files were given the version's ids (0 in check mode).
+  returned: always
+  type: int
+  sample: 12
 bytes_sent:
   description: The bytes rsync sent to the node (its C(--stats)); in check mode, those of the comparison.
   returned: always

@@ -409,3 +409,114 @@ def test_the_argv_and_the_destination_over_ssh(tmp_path):
 )
 def test_which_paths_are_never_touched(path, protected):
     assert (image_sync.protection(path) is not None) is protected
+
+
+# Accounts renumbered by the image: a node not installed from it (its munge
+# and slurm users made in another order) gets the image's /etc/passwd, and the
+# files the update leaves (the node's own) must follow, or munged and slurmd
+# no longer own their key, state and logs.
+NODE_PASSWD = (
+    "root:x:0:0::/root:/bin/bash\nmunge:x:201:201::/nonexistent:/bin/false\nslurm:x:202:202::/:/bin/false\n"
+)
+NODE_GROUP = "root:x:0:\nmunge:x:201:\nslurm:x:202:\n"
+# munge and slurm swapped, and a new account the node never had.
+IMAGE_PASSWD = (
+    "root:x:0:0::/root:/bin/bash\nmunge:x:202:202::/nonexistent:/bin/false\nslurm:x:201:201::/:/bin/false\n"
+)
+IMAGE_GROUP = "root:x:0:\nmunge:x:202:\nslurm:x:201:\n_new:x:300:\n"
+OWNED = {
+    "/etc/munge/munge.key": 201,  # role-managed: left by the push
+    "/var/lib/munge/munged.seed": 201,  # node state
+    "/var/log/munge/munged.log": 201,  # logs
+    "/var/log/slurm/slurmd.log": 202,
+    "/home/alice/thesis.tex": 201,  # NFS: never walked, whatever it holds
+}
+
+
+@pytest.fixture
+def renumbering(tmp_path):
+    store = ImageStore(str(tmp_path / "images"))
+    commit(store, "debian12", dict(IMAGE, **{"/etc/passwd": IMAGE_PASSWD, "/etc/group": IMAGE_GROUP}))
+    root = str(tmp_path / "node001")
+    write_tree(root, dict(NODE, **{"/etc/passwd": NODE_PASSWD, "/etc/group": NODE_GROUP}))
+    for accounts in ("etc/passwd", "etc/group"):
+        # As long as the image's and as old: rsync's quick check must see another time.
+        os.utime(os.path.join(root, accounts), (STAMP + 60, STAMP + 60))
+    for path, owner in OWNED.items():
+        full = os.path.join(root, path.lstrip("/"))
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "a"):
+            pass
+        os.chown(full, owner, owner)
+    return store, root
+
+
+def owners(root):
+    return {path: os.lstat(os.path.join(root, path.lstrip("/"))).st_uid for path in OWNED}
+
+
+def test_the_node_s_own_files_follow_accounts_the_image_renumbers(renumbering):
+    store, node = renumbering
+    result = syncer(store, node).update()
+    assert result["accounts"] == {
+        "users": {"munge": [201, 202], "slurm": [202, 201]},
+        "groups": {"munge": [201, 202], "slurm": [202, 201]},
+    }
+    assert read(node, "/etc/passwd") == IMAGE_PASSWD
+    assert owners(node) == {
+        "/etc/munge/munge.key": 202,
+        "/var/lib/munge/munged.seed": 202,
+        "/var/log/munge/munged.log": 202,
+        "/var/log/slurm/slurmd.log": 201,
+        "/home/alice/thesis.tex": 201,
+    }
+    assert os.lstat(os.path.join(node, "var/log/munge/munged.log")).st_gid == 202
+    assert result["owners_remapped"] >= 4
+    assert not os.path.exists(os.path.join(node, image_sync.SAVED_ACCOUNTS.lstrip("/")))
+    # Done: the second run finds nothing to renumber, changes nothing.
+    before = snapshot(node)
+    again = syncer(store, node).update()
+    assert again["changed"] is False and again["owners_remapped"] == 0
+    assert again["accounts"] == {"users": {}, "groups": {}}
+    assert snapshot(node) == before
+
+
+def test_the_dry_run_names_the_renumbered_accounts_and_changes_nothing(renumbering):
+    store, node = renumbering
+    before = snapshot(node)
+    planned = syncer(store, node).update(dry_run=True)
+    assert planned["accounts"]["users"] == {"munge": [201, 202], "slurm": [202, 201]}
+    assert planned["owners_remapped"] == 0
+    assert snapshot(node) == before
+
+
+def test_a_rerun_after_the_push_landed_but_not_the_owners_still_remaps(renumbering):
+    store, node = renumbering
+
+    def cut_before_remap(argv):
+        if any('"action": "remap"' in word for word in argv):
+            return 137, "", "killed"
+        return image_sync.run_command(argv)
+
+    with pytest.raises(image_sync.ImageCommandError, match="remapping the accounts"):
+        syncer(store, node, runner=cut_before_remap).update()
+    # The push landed (the image's accounts), the node's files not yet followed...
+    assert read(node, "/etc/passwd") == IMAGE_PASSWD
+    assert owners(node)["/etc/munge/munge.key"] == 201
+    assert os.path.exists(os.path.join(node, image_sync.SAVED_ACCOUNTS.lstrip("/")))
+    # ...and the rerun knows the ids the node had from what it saved.
+    done = syncer(store, node).update()
+    assert done["accounts"]["users"] == {"munge": [201, 202], "slurm": [202, 201]}
+    assert owners(node)["/etc/munge/munge.key"] == 202
+    assert owners(node)["/var/log/slurm/slurmd.log"] == 201
+    assert not os.path.exists(os.path.join(node, image_sync.SAVED_ACCOUNTS.lstrip("/")))
+
+
+def test_account_ids_read_passwd_and_group_texts():
+    assert image_sync.account_ids(
+        "a:x:1:1::/:/bin/sh\n# comment\nbad line\nb:x:2:\na:x:9:9::/:/bin/sh\n"
+    ) == {
+        "a": 1,
+        "b": 2,
+    }
+    assert image_sync.id_changes("a:x:1:\nb:x:2:\n", "a:x:1:\nb:x:3:\nc:x:4:\n") == {"b": [2, 3]}
