@@ -22,6 +22,16 @@ HOST_VERBS = {
 }
 
 
+def add_release_option(parser):
+    parser.add_argument(
+        "--release",
+        choices=image.SUITES,
+        default=image.DEFAULT_SUITE,
+        help="Debian release of the hosts, by suite name: bookworm (Debian 12) or trixie "
+        "(Debian 13) (default: %(default)s)",
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="testbed",
@@ -50,6 +60,7 @@ def build_parser():
         help="seconds to wait for the hosts (default: %(default)s)",
     )
     up.add_argument("--rebuild-image", action="store_true", help="rebuild the node image first")
+    add_release_option(up)
     up.add_argument(
         "--oda",
         metavar="URL",
@@ -85,6 +96,7 @@ def build_parser():
     )
     img = verbs.add_parser("image", help="build the node image if its recipe changed")
     img.add_argument("--rebuild", action="store_true", help="build it even if it exists")
+    add_release_option(img)
     verbs.add_parser("clean-images", help="remove the cached node images")
     return parser
 
@@ -99,7 +111,7 @@ def run(args):
         print(f"installed {' '.join(installed)}" if installed else "every prerequisite is installed")
         return 0
     if args.verb == "image":
-        print(image.ensure_image(testbed.default_state_root(), rebuild=args.rebuild))
+        print(image.ensure_image(testbed.default_state_root(), rebuild=args.rebuild, suite=args.release))
         return 0
     if args.verb == "clean-images":
         for reference in image.remove_all_images():
@@ -115,6 +127,7 @@ def run(args):
             timeout=args.timeout,
             rebuild_image=args.rebuild_image,
             oda_url=args.oda,
+            suite=args.release,
         )
         print_status(bed)
         return 0
@@ -151,6 +164,7 @@ def print_status(bed, as_json=False):
                     "name": bed.name,
                     "inventory": bed.inventory_file,
                     "oda": bed.oda_url(),
+                    "release": bed.suite(),
                     "ssh_config": bed.ssh_config_file,
                     "identity_file": bed.key_file,
                     "known_hosts": bed.known_hosts_file,
@@ -170,6 +184,7 @@ def print_status(bed, as_json=False):
             )
         )
         return
+    print(f"testbed {bed.name}: Debian {bed.suite()}")
     print(f"{'HOST':<10} {'ROLE':<8} {'STATE':<8} {'PUBLIC':<16} {'PRIVATE':<16} MAC (private)")
     for h, state in rows:
         public = h.interface("public")

@@ -1,10 +1,11 @@
-"""The node image: Debian 12 with systemd and sshd, built with debootstrap.
+"""The node image: Debian 12 or 13 with systemd and sshd, built with debootstrap.
 
 No image registry is reachable from these machines, so the image is made
 from Debian's packages and imported into podman.  Its tag is a digest of
 the recipe below (suite, mirror, package list, files, unit settings): the
 image is rebuilt only when one of them changes, and every testbed started
-from the same recipe shares it.
+from the same recipe shares it.  Each suite (Debian release) has its own
+image, labelled with it, and the images of the suites live side by side.
 """
 
 import fcntl
@@ -18,7 +19,11 @@ from oscar_testbed import commands
 from oscar_testbed.errors import CommandError, PrerequisiteError
 
 IMAGE_REPOSITORY = "localhost/oscar-testbed-node"
-SUITE = "bookworm"
+# The Debian releases a host can run, by suite name (Debian 12, Debian 13).
+SUITES = ("bookworm", "trixie")
+DEFAULT_SUITE = "bookworm"
+# Images built before suites were labelled are all bookworm's.
+SUITE_LABEL = "oscar.testbed.suite"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 
@@ -127,11 +132,18 @@ def site_paths():
     return paths
 
 
-def sources_list(mirror, security_mirror):
+def check_suite(suite):
+    """Refuse a suite the recipe was not made for (its package list is Debian's of these)."""
+    if suite not in SUITES:
+        raise PrerequisiteError(f"unknown Debian suite '{suite}' (known: {', '.join(SUITES)})")
+    return suite
+
+
+def sources_list(mirror, security_mirror, suite=DEFAULT_SUITE):
     return (
-        f"deb {mirror} {SUITE} main\n"
-        f"deb {mirror} {SUITE}-updates main\n"
-        f"deb {security_mirror} {SUITE}-security main\n"
+        f"deb {mirror} {suite} main\n"
+        f"deb {mirror} {suite}-updates main\n"
+        f"deb {security_mirror} {suite}-security main\n"
     )
 
 
@@ -142,10 +154,10 @@ def mirrors():
     )
 
 
-def recipe_digest(mirror, security_mirror):
+def recipe_digest(mirror, security_mirror, suite=DEFAULT_SUITE):
     """Digest of everything that goes into the image."""
     recipe = {
-        "suite": SUITE,
+        "suite": suite,
         "mirror": mirror,
         "security_mirror": security_mirror,
         "packages": sorted(PACKAGES),
@@ -157,18 +169,18 @@ def recipe_digest(mirror, security_mirror):
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def image_reference():
-    """The image name the current recipe builds."""
-    return f"{IMAGE_REPOSITORY}:{recipe_digest(*mirrors())}"
+def image_reference(suite=DEFAULT_SUITE):
+    """The image name the current recipe builds for a suite."""
+    return f"{IMAGE_REPOSITORY}:{recipe_digest(*mirrors(), suite=check_suite(suite))}"
 
 
 def image_exists(reference):
     return commands.podman("image", "exists", reference, check=False).returncode == 0
 
 
-def ensure_image(cache_dir, log=print, rebuild=False):
-    """Return the image for the current recipe, building it if needed."""
-    reference = image_reference()
+def ensure_image(cache_dir, log=print, rebuild=False, suite=DEFAULT_SUITE):
+    """Return the image for the current recipe of a suite, building it if needed."""
+    reference = image_reference(suite)
     os.makedirs(cache_dir, exist_ok=True)
     # Two testbeds started at once must not both build.
     with open(os.path.join(cache_dir, "image.lock"), "w", encoding="ascii") as lock:
@@ -176,24 +188,24 @@ def ensure_image(cache_dir, log=print, rebuild=False):
         if rebuild and image_exists(reference):
             commands.podman("rmi", "--force", reference)
         if not image_exists(reference):
-            build_image(reference, log=log)
-            remove_stale_images(reference)
+            build_image(reference, log=log, suite=suite)
+            remove_stale_images(reference, suite)
     return reference
 
 
-def build_image(reference, log=print):
+def build_image(reference, log=print, suite=DEFAULT_SUITE):
     mirror, security_mirror = mirrors()
     workdir = tempfile.mkdtemp(prefix="oscar-testbed-image-", dir="/var/tmp")
     root = os.path.join(workdir, "root")
     try:
-        log(f"building {reference} with debootstrap from {mirror} (about a minute)")
+        log(f"building {reference} ({suite}) with debootstrap from {mirror} (about a minute)")
         try:
             commands.run(
                 [
                     commands.find_program("debootstrap"),
                     "--variant=minbase",
                     "--include=" + ",".join(PACKAGES),
-                    SUITE,
+                    suite,
                     root,
                     mirror,
                 ],
@@ -203,7 +215,7 @@ def build_image(reference, log=print):
             raise PrerequisiteError(
                 f"debootstrap could not build the node image from {mirror}: {exc.stderr.strip()[-400:]}"
             ) from exc
-        customise(root, mirror, security_mirror)
+        customise(root, mirror, security_mirror, suite)
         commands.pipe(
             ["tar", "-C", root, "--numeric-owner", "-c", "."],
             [
@@ -213,7 +225,9 @@ def build_image(reference, log=print):
                 "--change",
                 'CMD ["/sbin/init"]',
                 "--change",
-                f"LABEL oscar.testbed.recipe={recipe_digest(mirror, security_mirror)}",
+                f"LABEL oscar.testbed.recipe={recipe_digest(mirror, security_mirror, suite)}",
+                "--change",
+                f"LABEL {SUITE_LABEL}={suite}",
                 "-",
                 reference,
             ],
@@ -224,10 +238,10 @@ def build_image(reference, log=print):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def customise(root, mirror, security_mirror):
+def customise(root, mirror, security_mirror, suite=DEFAULT_SUITE):
     """Turn a debootstrapped tree into a test host image."""
     files = dict(FILES)
-    files["etc/apt/sources.list"] = sources_list(mirror, security_mirror)
+    files["etc/apt/sources.list"] = sources_list(mirror, security_mirror, suite)
     for relative, content in files.items():
         path = os.path.join(root, relative)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -272,16 +286,35 @@ def _empty_directory(path):
 
 def cached_images():
     """References of every node image podman holds, whatever its recipe."""
+    return list(cached_image_suites())
+
+
+def cached_image_suites():
+    """{reference: suite} of every node image podman holds; an unlabelled one is bookworm's."""
     listing = commands.podman(
-        "images", "--filter", f"reference={IMAGE_REPOSITORY}", "--format", "{{.Repository}}:{{.Tag}}"
+        "images",
+        "--filter",
+        f"reference={IMAGE_REPOSITORY}",
+        "--format",
+        f'{{{{.Repository}}}}:{{{{.Tag}}}} {{{{index .Labels "{SUITE_LABEL}"}}}}',
     )
-    return listing.stdout.split()
+    suites = {}
+    for line in listing.stdout.splitlines():
+        reference, _, suite = line.strip().partition(" ")
+        if reference:
+            # podman prints "<no value>" for a label an image lacks.
+            suites[reference] = suite if suite in SUITES else DEFAULT_SUITE
+    return suites
 
 
-def remove_stale_images(keep):
-    """Remove images of older recipes that no container uses any more."""
-    for reference in cached_images():
-        if reference != keep:
+def remove_stale_images(keep, suite=DEFAULT_SUITE):
+    """Remove the images of older recipes of the same suite that no container uses any more.
+
+    Another suite's image is no older recipe of this one: testbeds of both
+    releases share the machine.
+    """
+    for reference, image_suite in cached_image_suites().items():
+        if reference != keep and image_suite == suite:
             commands.podman("rmi", reference, check=False)
 
 

@@ -184,21 +184,24 @@ class Testbed:
         timeout=DEFAULT_BOOT_TIMEOUT,
         rebuild_image=False,
         oda_url=None,
+        suite=image.DEFAULT_SUITE,
     ):
         """Create the testbed, wait until every host runs systemd and sshd, and register it in ODA.
 
         oda_url: the ODA database to register the hosts in (default:
         registry.default_url, $OSCAR_ODA_URL or the testbed's own file).
+        suite: the Debian release every host runs (image.SUITES).
         """
         started = time.monotonic()
         # Check the request before touching anything.
         plan = layout.make_plan(self.name, 0, compute_nodes, standby=standby, route_out=route_out)
+        image.check_suite(suite)
         host.check_memory(len(plan.hosts))
         host.ensure_programs(log=self.log)
         self._refuse_existing()
         if len(plan.hosts) > INOTIFY_THRESHOLD:
             host.ensure_inotify_instances(log=self.log)
-        reference = image.ensure_image(self.state_root, log=self.log, rebuild=rebuild_image)
+        reference = image.ensure_image(self.state_root, log=self.log, rebuild=rebuild_image, suite=suite)
 
         with self._global_lock():
             # Again under the lock: another `up` of the same name may have won.
@@ -207,7 +210,7 @@ class Testbed:
             plan = layout.make_plan(self.name, slot, compute_nodes, standby=standby, route_out=route_out)
             os.makedirs(self.directory, mode=0o700)
             oda_url = oda_url or registry.default_url(self.directory)
-            self._write_json(self.state_file, dict(plan.to_dict(), oda=oda_url))
+            self._write_json(self.state_file, dict(plan.to_dict(), oda=oda_url, suite=suite))
             try:
                 for network in plan.networks:
                     self._create_network(network)
@@ -461,13 +464,20 @@ class Testbed:
             "control_dir": self.control_dir,
         }
 
-    def oda_url(self):
-        """The ODA database this testbed registered its hosts in, or None."""
+    def _state(self):
         try:
             with open(self.state_file, encoding="utf-8") as handle:
-                return json.load(handle).get("oda")
+                return json.load(handle)
         except (FileNotFoundError, ValueError):
-            return None
+            return {}
+
+    def oda_url(self):
+        """The ODA database this testbed registered its hosts in, or None."""
+        return self._state().get("oda")
+
+    def suite(self):
+        """The Debian release the hosts run; testbeds made before there was a choice run bookworm."""
+        return self._state().get("suite", image.DEFAULT_SUITE)
 
     def _unregister(self):
         """Take the hosts out of an ODA outside the state directory (one inside goes with it)."""

@@ -3,12 +3,14 @@
 
 """oscar-nfs-fuse: mount an NFS export through FUSE, for nodes whose kernel has no NFS client.
 
-    oscar-nfs-fuse [-o OPTIONS] [--debug] SERVER:/EXPORT MOUNTPOINT
+    oscar-nfs-fuse [-o OPTIONS] [--libnfs SONAME] [--debug] SERVER:/EXPORT MOUNTPOINT
 
 The role installs this file as /usr/local/sbin/oscar-nfs-fuse (with the
 node's python3 in front) and runs one systemd service per mount.  It speaks
-NFS through libnfs (Debian's libnfs13, through ctypes) and serves the mount
-through FUSE (Debian's python3-fusepy).
+NFS through libnfs (through ctypes: Debian 12's libnfs13, 4.0, or Debian 13's
+libnfs14, 5.0, whose functions used here are the same) and serves the mount
+through FUSE (Debian's python3-fusepy).  The role names the library of the
+node's release (--libnfs); without it, each known one is tried.
 
 Every request reaches the server with the credentials of the process that
 made it (AUTH_SYS: its uid, gid and supplementary groups), so the server's
@@ -49,7 +51,8 @@ import time
 PROGRAM = "oscar-nfs-fuse"
 # The type the mount table shows: fuse.nfs.
 SUBTYPE = "nfs"
-LIBNFS = "libnfs.so.13"
+# The sonames of the libnfs releases whose API this program declares, newest first.
+LIBNFS_NAMES = ("libnfs.so.14", "libnfs.so.13")
 DEFAULT_OPTIONS = {"vers": 3, "retry": 60, "ro": False}
 # AUTH_SYS carries at most 16 supplementary groups.
 AUTH_SYS_MAX_GROUPS = 16
@@ -137,6 +140,12 @@ def parse_arguments(argv):
     parser.add_argument("source", metavar="SERVER:/EXPORT")
     parser.add_argument("mountpoint", metavar="MOUNTPOINT")
     parser.add_argument("-o", dest="options", default="", metavar="OPTIONS", help="vers=3, retry=SECONDS, ro")
+    parser.add_argument(
+        "--libnfs",
+        metavar="SONAME",
+        default=None,
+        help=f"the libnfs library to load (default: the first of {', '.join(LIBNFS_NAMES)} found)",
+    )
     parser.add_argument("--debug", action="store_true", help="log every request")
     arguments = parser.parse_args(argv)
     try:
@@ -326,12 +335,17 @@ PROTOTYPES = {
 }
 
 
-def load_libnfs(name=LIBNFS):
-    """libnfs through ctypes, every function used given its prototype."""
-    try:
-        library = ctypes.CDLL(name, use_errno=True)
-    except OSError as error:
-        raise UsageError(f"cannot load {name} (Debian's libnfs13): {error}") from error
+def load_libnfs(name=None):
+    """libnfs by ctypes (name, else the first of LIBNFS_NAMES found), each function given its prototype."""
+    errors = []
+    for candidate in (name,) if name else LIBNFS_NAMES:
+        try:
+            library = ctypes.CDLL(candidate, use_errno=True)
+            break
+        except OSError as error:
+            errors.append(f"{candidate}: {error}")
+    else:
+        raise UsageError(f"cannot load libnfs (Debian's libnfs13 or libnfs14): {'; '.join(errors)}")
     for function, (restype, argtypes) in PROTOTYPES.items():
         entry = getattr(library, function)
         entry.restype = restype
@@ -835,7 +849,7 @@ def main(argv=None):
         detach_dead_mount(arguments.mountpoint)
         if not os.path.isdir(arguments.mountpoint):
             raise UsageError(f"the mount point {arguments.mountpoint} is not a directory")
-        client = connect(load_libnfs(), arguments)
+        client = connect(load_libnfs(arguments.libnfs), arguments)
     except UsageError as error:
         log.error("%s", error)
         return 2

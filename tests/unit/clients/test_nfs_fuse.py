@@ -14,6 +14,7 @@ import socket
 import stat
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -145,7 +146,38 @@ def test_errno_of_an_unknown_code_is_eio(result):
 def test_load_libnfs_names_the_missing_library():
     with pytest.raises(nfs_fuse.UsageError) as raised:
         nfs_fuse.load_libnfs("libnfs-not-here.so.0")
-    assert "cannot load libnfs-not-here.so.0 (Debian's libnfs13)" in str(raised.value)
+    assert "cannot load libnfs (Debian's libnfs13 or libnfs14): libnfs-not-here.so.0:" in str(raised.value)
+
+
+def test_load_libnfs_without_a_name_tries_each_known_release(monkeypatch):
+    tried = []
+
+    def fake_cdll(name, use_errno):
+        tried.append(name)
+        if name != "libnfs.so.13":
+            raise OSError(f"{name}: cannot open shared object file")
+        return types.SimpleNamespace(**{name: types.SimpleNamespace() for name in nfs_fuse.PROTOTYPES})
+
+    monkeypatch.setattr(nfs_fuse.ctypes, "CDLL", fake_cdll)
+    library = nfs_fuse.load_libnfs()
+    assert tried == ["libnfs.so.14", "libnfs.so.13"]
+    assert library.nfs_pread.argtypes == nfs_fuse.PROTOTYPES["nfs_pread"][1]
+
+
+def test_load_libnfs_with_none_found_names_every_one_tried(monkeypatch):
+    def missing(name, use_errno):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(nfs_fuse.ctypes, "CDLL", missing)
+    with pytest.raises(nfs_fuse.UsageError) as raised:
+        nfs_fuse.load_libnfs()
+    assert "libnfs.so.14:" in str(raised.value) and "libnfs.so.13:" in str(raised.value)
+
+
+def test_parse_arguments_takes_the_libnfs_to_load():
+    assert nfs_fuse.parse_arguments(["head:/home", "/home"]).libnfs is None
+    arguments = nfs_fuse.parse_arguments(["--libnfs", "libnfs.so.14", "head:/home", "/home"])
+    assert arguments.libnfs == "libnfs.so.14"
 
 
 # ---------------------------------------------------------------- conversions

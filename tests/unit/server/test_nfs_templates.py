@@ -224,6 +224,43 @@ def test_ganesha_exports_each_directory_to_the_network_over_nfs3_and_nfs4(server
     assert "Only_Numeric_Owners = true;" in server["every_kind"]["ganesha"]
 
 
+def render_ganesha(work, vars_files):
+    playbook = [
+        {
+            "name": "Render ganesha.conf",
+            "hosts": "all",
+            "connection": "local",
+            "gather_facts": False,
+            "vars_files": [str(SERVER / "vars" / name) for name in ("main.yml", *vars_files)],
+            "vars": {
+                "ansible_python_interpreter": sys.executable,
+                "server_network": "private",
+                "__server_network": NETWORK,
+                "server_nfs_exports": SERVER_CASES["defaults"],
+            },
+            "tasks": [
+                write(
+                    "{{ lookup('ansible.builtin.template', '%s/templates/ganesha.conf.j2') }}" % SERVER,
+                    f"{work}/ganesha.conf",
+                )
+            ],
+        }
+    ]
+    run_playbook(work, {"all": {"hosts": {"head": {}}}}, playbook)
+    return (work / "ganesha.conf").read_text()
+
+
+def test_ganesha_6_of_debian_13_serves_where_it_may_not_be_an_io_flusher(tmp_path):
+    """Debian 13's Ganesha stops without CAP_SYS_RESOURCE unless told; Debian 12's knows no such option."""
+    core = "NFS_CORE_PARAM {\n    Protocols = 3, 4;\n"
+    trixie = render_ganesha(tmp_path, ["Debian.yml", "Debian-13.yml"])
+    assert core in trixie
+    assert "\n    allow_set_io_flusher_fail = true;\n}\n" in trixie
+    bookworm = render_ganesha(tmp_path, ["Debian.yml"])
+    assert core + "}\n" in bookworm
+    assert "io_flusher" not in bookworm
+
+
 def test_ganesha_export_ids_follow_the_path_not_the_order(server):
     ids = {b["Path"]: b["Export_Id"] for b in ganesha_exports(server["defaults"]["ganesha"])}
     reordered = {b["Path"]: b["Export_Id"] for b in ganesha_exports(server["reordered"]["ganesha"])}
@@ -301,10 +338,9 @@ def test_a_kernel_mount_unit_mounts_the_heads_export_after_the_network(clients):
 
 def test_a_fuse_mount_service_runs_oscar_nfs_fuse_until_it_mounts(clients):
     home, apps, _scratch = (unit.splitlines() for unit in clients["every_kind-fuse"]["files"])
-    assert "ExecStart=/usr/local/sbin/oscar-nfs-fuse -o vers=3,retry=60 head:/home /home" in home
-    assert (
-        "ExecStart=/usr/local/sbin/oscar-nfs-fuse -o vers=3,retry=60,ro head:/srv/apps /opt/my-apps" in apps
-    )
+    program = "ExecStart=/usr/local/sbin/oscar-nfs-fuse --libnfs libnfs.so.13"
+    assert f"{program} -o vers=3,retry=60 head:/home /home" in home
+    assert f"{program} -o vers=3,retry=60,ro head:/srv/apps /opt/my-apps" in apps
     for line in ["Type=notify", "Restart=on-failure", "StartLimitIntervalSec=0", "WantedBy=remote-fs.target"]:
         assert line in home
     assert "After=network-online.target nss-lookup.target" in home

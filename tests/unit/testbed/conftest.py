@@ -8,8 +8,10 @@ import pytest
 from oscar_testbed import testbed
 
 
-def write_state_file(state_root, name="tb", *, slot=0, compute_nodes=2, standby=False, route_out=False):
-    """Write the state.json `testbed up` leaves behind, without podman."""
+def write_state_file(
+    state_root, name="tb", *, slot=0, compute_nodes=2, standby=False, route_out=False, suite=None
+):
+    """Write the state.json `testbed up` leaves behind, without podman (no suite: as before there was one)."""
     directory = os.path.join(state_root, name)
     os.makedirs(directory, exist_ok=True)
     state = {
@@ -19,6 +21,8 @@ def write_state_file(state_root, name="tb", *, slot=0, compute_nodes=2, standby=
         "standby": standby,
         "route_out": route_out,
     }
+    if suite is not None:
+        state["suite"] = suite
     with open(os.path.join(directory, "state.json"), "w", encoding="utf-8") as handle:
         json.dump(state, handle)
     return state

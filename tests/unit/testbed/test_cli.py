@@ -1,5 +1,7 @@
 """The `testbed` command line: parsing, dispatch and error reporting."""
 
+import json
+
 import pytest
 
 from oscar_testbed import cli, errors, testbed
@@ -18,8 +20,10 @@ from oscar_testbed import cli, errors, testbed
                 "route_out": False,
                 "timeout": testbed.DEFAULT_BOOT_TIMEOUT,
                 "rebuild_image": False,
+                "release": "bookworm",
             },
         ),
+        (["up", "--release", "trixie"], {"verb": "up", "release": "trixie"}),
         (
             ["--name", "ci", "up", "--nodes", "12", "--standby", "--route-out", "--timeout", "60"],
             {"verb": "up", "name": "ci", "nodes": 12, "standby": True, "route_out": True, "timeout": 60},
@@ -47,7 +51,8 @@ from oscar_testbed import cli, errors, testbed
             ["reconnect", "node003", "--network", "public"],
             {"verb": "reconnect", "host": "node003", "network": "public"},
         ),
-        (["image"], {"verb": "image", "rebuild": False}),
+        (["image"], {"verb": "image", "rebuild": False, "release": "bookworm"}),
+        (["image", "--release", "trixie"], {"verb": "image", "release": "trixie"}),
         (["image", "--rebuild"], {"verb": "image", "rebuild": True}),
         (["clean-images"], {"verb": "clean-images"}),
     ],
@@ -63,6 +68,8 @@ def test_build_parser_parses_each_verb(argv, expected):
         [],
         ["disconnect", "head", "--network", "storage"],
         ["up", "--nodes", "many"],
+        ["up", "--release", "sid"],
+        ["image", "--release", "13"],
         ["stop"],
         ["explode"],
     ],
@@ -176,3 +183,52 @@ def test_run_list_prints_one_testbed_per_line(monkeypatch, capsys):
     monkeypatch.setattr(cli.testbed, "list_testbeds", lambda: ["alpha", "beta"])
     assert cli.run(cli.build_parser().parse_args(["list"])) == 0
     assert capsys.readouterr().out == "alpha\nbeta\n"
+
+
+def test_help_of_up_names_the_releases(capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["up", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--release {bookworm,trixie}" in out
+    assert "trixie (Debian 13)" in out
+
+
+def test_run_up_passes_the_release_to_the_testbed(monkeypatch, capsys):
+    seen = {}
+
+    class UpTestbed:
+        def __init__(self, name=None):
+            self.name = name
+
+        def up(self, **kwargs):
+            seen.update(kwargs)
+
+    monkeypatch.setattr(cli.testbed, "Testbed", UpTestbed)
+    monkeypatch.setattr(cli, "print_status", lambda bed: None)
+    assert cli.run(cli.build_parser().parse_args(["up", "--nodes", "2", "--release", "trixie"])) == 0
+    assert (seen["suite"], seen["compute_nodes"]) == ("trixie", 2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "suite"), [(["image"], "bookworm"), (["image", "--release", "trixie"], "trixie")]
+)
+def test_run_image_builds_the_image_of_the_release(monkeypatch, capsys, argv, suite):
+    seen = []
+
+    def fake_ensure_image(cache_dir, rebuild, suite):
+        seen.append(suite)
+        return f"localhost/oscar-testbed-node:{suite}"
+
+    monkeypatch.setattr(cli.image, "ensure_image", fake_ensure_image)
+    assert cli.run(cli.build_parser().parse_args(argv)) == 0
+    assert seen == [suite]
+    assert capsys.readouterr().out == f"localhost/oscar-testbed-node:{suite}\n"
+
+
+def test_status_names_the_release_of_the_hosts(make_testbed, monkeypatch, capsys):
+    bed = make_testbed(compute_nodes=1, suite="trixie")
+    monkeypatch.setattr(bed, "status", lambda: [(h, "running") for h in bed.plan().hosts])
+    cli.print_status(bed)
+    assert capsys.readouterr().out.splitlines()[0] == "testbed tb: Debian trixie"
+    cli.print_status(bed, as_json=True)
+    assert json.loads(capsys.readouterr().out)["release"] == "trixie"

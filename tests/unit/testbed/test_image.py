@@ -1,12 +1,16 @@
 """The node image recipe: its digest, its reference and the tree customisation."""
 
+import hashlib
+import json
 import os
 import re
 import stat
+import subprocess
 
 import pytest
 
 from oscar_testbed import commands, image
+from oscar_testbed.errors import PrerequisiteError
 
 MIRROR = "http://deb.debian.org/debian"
 SECURITY = "http://deb.debian.org/debian-security"
@@ -105,6 +109,107 @@ def test_sources_list_names_the_suite_updates_and_security():
     )
 
 
+def test_sources_list_of_trixie_names_trixie_its_updates_and_security():
+    assert image.sources_list("http://m/debian", "http://s/debian-security", "trixie") == (
+        "deb http://m/debian trixie main\n"
+        "deb http://m/debian trixie-updates main\n"
+        "deb http://s/debian-security trixie-security main\n"
+    )
+
+
+def test_the_bookworm_digest_is_the_one_of_before_there_were_suites():
+    """Cached bookworm images keep their tag: the recipe of bookworm did not change."""
+    # The recipe as it was, with bookworm written in.
+    recipe = {
+        "suite": "bookworm",
+        "mirror": MIRROR,
+        "security_mirror": SECURITY,
+        "packages": sorted(image.PACKAGES),
+        "files": image.FILES,
+        "masked": sorted(image.MASKED_UNITS),
+        "enabled": sorted(image.ENABLED_UNITS),
+        "key_dir": image.TESTBED_KEY_DIR,
+    }
+    before = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    assert (
+        image.recipe_digest(MIRROR, SECURITY) == image.recipe_digest(MIRROR, SECURITY, "bookworm") == before
+    )
+
+
+def test_each_suite_has_its_own_image(monkeypatch):
+    monkeypatch.delenv("OSCAR_TESTBED_MIRROR", raising=False)
+    monkeypatch.delenv("OSCAR_TESTBED_SECURITY_MIRROR", raising=False)
+    assert image.recipe_digest(MIRROR, SECURITY, "trixie") != image.recipe_digest(MIRROR, SECURITY)
+    assert image.image_reference("trixie") == (
+        f"{image.IMAGE_REPOSITORY}:{image.recipe_digest(MIRROR, SECURITY, 'trixie')}"
+    )
+    assert image.image_reference() == image.image_reference("bookworm") != image.image_reference("trixie")
+
+
+@pytest.mark.parametrize("suite", ["sid", "bullseye", "Trixie", ""])
+def test_a_suite_the_recipe_was_not_made_for_is_refused(suite):
+    with pytest.raises(PrerequisiteError, match="unknown Debian suite"):
+        image.image_reference(suite)
+
+
+def podman_images(monkeypatch, listing):
+    """podman answers `images` with listing and records every other call."""
+    calls = []
+
+    def fake_podman(*args, **kwargs):
+        if args[0] == "images":
+            return subprocess.CompletedProcess(args, 0, stdout=listing, stderr="")
+        calls.append(list(args))
+        return subprocess.CompletedProcess(args, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(commands, "podman", fake_podman)
+    return calls
+
+
+# As podman 4.3 prints them: an image built before suites were labelled has none.
+LISTING = (
+    "localhost/oscar-testbed-node:aaaa \n"
+    "localhost/oscar-testbed-node:bbbb bookworm\n"
+    "localhost/oscar-testbed-node:cccc trixie\n"
+    "localhost/oscar-testbed-node:dddd trixie\n"
+)
+
+
+def test_cached_image_suites_counts_an_unlabelled_image_as_bookworm(monkeypatch):
+    podman_images(monkeypatch, LISTING)
+    assert image.cached_image_suites() == {
+        "localhost/oscar-testbed-node:aaaa": "bookworm",
+        "localhost/oscar-testbed-node:bbbb": "bookworm",
+        "localhost/oscar-testbed-node:cccc": "trixie",
+        "localhost/oscar-testbed-node:dddd": "trixie",
+    }
+    assert len(image.cached_images()) == 4
+
+
+def test_stale_removal_of_trixie_leaves_the_bookworm_images(monkeypatch):
+    calls = podman_images(monkeypatch, LISTING)
+    image.remove_stale_images("localhost/oscar-testbed-node:dddd", "trixie")
+    assert calls == [["rmi", "localhost/oscar-testbed-node:cccc"]]
+
+
+def test_stale_removal_of_bookworm_takes_unlabelled_images_and_leaves_trixie(monkeypatch):
+    calls = podman_images(monkeypatch, LISTING)
+    image.remove_stale_images("localhost/oscar-testbed-node:bbbb")
+    assert calls == [["rmi", "localhost/oscar-testbed-node:aaaa"]]
+
+
+def test_ensure_image_builds_the_asked_suite_and_prunes_only_its_images(monkeypatch, tmp_path):
+    built = []
+    pruned = []
+    monkeypatch.setattr(image, "image_exists", lambda reference: False)
+    monkeypatch.setattr(image, "build_image", lambda reference, log, suite: built.append((reference, suite)))
+    monkeypatch.setattr(image, "remove_stale_images", lambda keep, suite: pruned.append((keep, suite)))
+    reference = image.ensure_image(str(tmp_path), log=lambda message: None, suite="trixie")
+    assert reference == image.image_reference("trixie")
+    assert built == [(reference, "trixie")]
+    assert pruned == [(reference, "trixie")]
+
+
 def make_file(root, relative, content="x"):
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,6 +274,13 @@ def test_customise_points_apt_at_the_given_mirrors(debootstrapped, recorded_comm
         "http://m/debian", "http://s/sec"
     )
     assert "http://m/debian bookworm main" in (debootstrapped / "etc/apt/sources.list").read_text()
+
+
+def test_customise_points_apt_at_the_suite_of_the_image(debootstrapped, recorded_commands):
+    image.customise(str(debootstrapped), "http://m/debian", "http://s/sec", "trixie")
+    sources = (debootstrapped / "etc/apt/sources.list").read_text()
+    assert sources == image.sources_list("http://m/debian", "http://s/sec", "trixie")
+    assert "bookworm" not in sources
 
 
 def test_customise_removes_the_identity_of_the_build(debootstrapped, recorded_commands):
