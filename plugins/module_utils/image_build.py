@@ -194,6 +194,10 @@ def _check(run, argv, environment, what, recipe):
     return out
 
 
+# How many times apt asks again for a file a mirror or cache failed to send.
+FETCH_RETRIES = 5
+
+
 def mmdebstrap_argv(mmdebstrap, recipe, mirror, target):
     """The command that bootstraps a new image's tree into ``target``."""
     argv = [
@@ -208,7 +212,15 @@ def mmdebstrap_argv(mmdebstrap, recipe, mirror, target):
         argv.append("--include=%s" % ",".join(install))
     # The recommends of the kernel and of the listed packages would double
     # the image (firmware, documentation); a site names what it wants.
-    argv += ['--aptopt=APT::Install-Recommends "false"', recipe.suite, target, mirror]
+    # A mirror or package cache that drops a connection (a 503 from the
+    # cache) is asked again, as apt does on a host, rather than failing the build.
+    argv += [
+        '--aptopt=APT::Install-Recommends "false"',
+        '--aptopt=Acquire::Retries "%d"' % FETCH_RETRIES,
+        recipe.suite,
+        target,
+        mirror,
+    ]
     return argv
 
 
@@ -227,7 +239,7 @@ def bootstrap(run, mmdebstrap, recipe, *, mirror, proxy, target):
 # (policy-rc.d), and the host's resolver is lent only for the install.
 _CHROOT_INSTALL = r"""
 set -eu
-root=$1; shift
+root=$1; retries=$2; shift 2
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --rbind /dev "$root/dev"
@@ -235,8 +247,8 @@ mount --make-rslave "$root/dev"
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 if [ -e /etc/resolv.conf ]; then cat /etc/resolv.conf > "$root/etc/resolv.conf"; fi
-chroot "$root" apt-get update -q
-chroot "$root" apt-get install -q -y --no-install-recommends "$@"
+chroot "$root" apt-get -o Acquire::Retries=$retries update -q
+chroot "$root" apt-get -o Acquire::Retries=$retries install -q -y --no-install-recommends "$@"
 chroot "$root" apt-get clean
 rm -f "$root/usr/sbin/policy-rc.d"
 """
@@ -244,7 +256,19 @@ rm -f "$root/usr/sbin/policy-rc.d"
 
 def install_in_chroot(run, unshare, recipe, *, packages, proxy, root):
     """Install packages into an existing tree (a derived version)."""
-    argv = [unshare, "--mount", "--fork", "--", "/bin/sh", "-c", _CHROOT_INSTALL, "sh", root, *packages]
+    argv = [
+        unshare,
+        "--mount",
+        "--fork",
+        "--",
+        "/bin/sh",
+        "-c",
+        _CHROOT_INSTALL,
+        "sh",
+        root,
+        str(FETCH_RETRIES),
+        *packages,
+    ]
     _check(run, argv, _environment(proxy), "apt-get install in the image", recipe)
 
 

@@ -86,7 +86,7 @@ install(root, include[0] if include else [])
 """
 )
 
-# unshare --mount --fork -- /bin/sh -c SCRIPT sh ROOT PACKAGES...: the
+# unshare --mount --fork -- /bin/sh -c SCRIPT sh ROOT RETRIES PACKAGES...: the
 # chroot install, done as files (the real one is run by the integration test).
 UNSHARE = (
     r"""#!/usr/bin/env python3
@@ -97,7 +97,8 @@ KERNEL = "%s"
     + r"""
 log("chroot")
 script = sys.argv.index("-c")
-root, packages = sys.argv[script + 3], sys.argv[script + 4:]
+root, retries, packages = sys.argv[script + 3], sys.argv[script + 4], sys.argv[script + 5:]
+assert retries.isdigit(), retries
 install(root, [p for p in packages if not os.path.exists(os.path.join(root, "usr/bin", p))
                and not (p.startswith("linux-image") and os.path.isdir(os.path.join(root, "boot")))])
 """
@@ -170,6 +171,8 @@ def test_a_first_build_makes_version_1_current_without_the_builders_identity(ima
     assert call["proxy"] == "http://10.0.0.1:3142"
     assert "--include=linux-image-amd64,openssh-server,python3,systemd-sysv" in call["argv"]
     assert (call["argv"][-3], call["argv"][-1]) == ("bookworm", "http://deb.debian.org/debian")
+    # A fetch the cache drops is asked again.
+    assert '--aptopt=Acquire::Retries "5"' in call["argv"]
     assert "1" in answer["diff"]["after"] and "no versions" in answer["diff"]["before"]
     with open(os.path.join(root, "debian12/versions/1/version.json")) as handle:
         record = json.load(handle)
