@@ -48,6 +48,18 @@ options:
     description: Refresh whatever the state of the index.
     type: bool
     default: false
+  timeout:
+    description:
+      - Seconds one C(apt-get update) may take. One that takes longer is stopped and run again,
+        at most O(attempts) times in all; apt's own fetch retries come first.
+      - Seen behind a package cache that closed its connection mid-fetch, where apt's HTTP method
+        waited on the closed connection for good.
+    type: int
+    default: 300
+  attempts:
+    description: How many times C(apt-get update) runs before its failure or its timeout fails the task.
+    type: int
+    default: 3
 notes:
   - A refresh that fails for any source (an unreachable mirror or proxy, a bad signature) fails
     the task with APT's own messages, rather than leave later package tasks to report
@@ -90,6 +102,10 @@ INDEX_SUFFIXES = ("", ".lz4", ".zst", ".gz", ".xz", ".bz2", ".lzma")
 
 class AptIndexError(Exception):
     """APT could not list or refresh its index; the message says why."""
+
+
+class AptIndexTimeout(AptIndexError):
+    """apt-get ran longer than it was given and was stopped."""
 
 
 def parse_index_targets(text):
@@ -162,15 +178,38 @@ def refresh_reason(missing, *, stamp_mtime, sources_mtime, now, valid_time, forc
     return None
 
 
-def apt_get(module, *args):
-    """Run apt-get in the C locale; raise AptIndexError with its messages if it fails."""
+# coreutils timeout's exit status when it stopped the command.
+TIMED_OUT = 124
+
+
+def apt_get(module, *args, timeout=None):
+    """Run apt-get in the C locale; raise AptIndexError with its messages if it fails.
+
+    With a timeout, under coreutils' timeout (SIGTERM, then SIGKILL 10 s later).
+    """
     command = [module.get_bin_path("apt-get", required=True), *args]
+    if timeout:
+        command = [module.get_bin_path("timeout", required=True), "--kill-after=10", str(timeout), *command]
     rc, out, err = module.run_command(command, environ_update={"LANG": "C", "LC_ALL": "C"})
+    if timeout and rc in (TIMED_OUT, 128 + 9):
+        raise AptIndexTimeout("apt-get %s took more than %d s and was stopped" % (args[0], timeout))
     if rc != 0:
         raise AptIndexError(
             "apt-get %s failed (exit %d): %s" % (args[0], rc, (err or out).strip() or "no message")
         )
     return out
+
+
+def refresh(module, timeout, attempts):
+    """apt-get update, run again when it fails or hangs; the last failure goes up."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return apt_get(module, "update", "-q", "--error-on=any", timeout=timeout)
+        except AptIndexError as error:
+            if attempt == attempts:
+                raise AptIndexError("%s (attempt %d of %d)" % (error, attempt, attempts)) from error
+            module.warn("%s; running it again (attempt %d of %d)" % (error, attempt + 1, attempts))
+    return None
 
 
 def stamp_time():
@@ -197,7 +236,7 @@ def run(module):
     if not module.check_mode:
         # --error-on=any: a source that failed must fail the refresh, or the
         # next package task reports a missing package instead of the cause.
-        apt_get(module, "update", "-q", "--error-on=any")
+        refresh(module, params["timeout"], params["attempts"])
         os.makedirs(os.path.dirname(STAMP), exist_ok=True)
         with open(STAMP, "a"):
             os.utime(STAMP, None)
@@ -216,11 +255,16 @@ def main():
         argument_spec={
             "valid_time": {"type": "int", "default": 3600},
             "force": {"type": "bool", "default": False},
+            "timeout": {"type": "int", "default": 300},
+            "attempts": {"type": "int", "default": 3},
         },
         supports_check_mode=True,
     )
     if module.params["valid_time"] < 0:
         module.fail_json(msg="valid_time must be 0 or more seconds, not %d" % module.params["valid_time"])
+    for name in ("timeout", "attempts"):
+        if module.params[name] < 1:
+            module.fail_json(msg="%s must be 1 or more, not %d" % (name, module.params[name]))
     try:
         answer = run(module)
     except AptIndexError as error:

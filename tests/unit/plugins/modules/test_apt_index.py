@@ -147,14 +147,23 @@ class FakeApt:
         self.lists = lists
         self.update_rc = update_rc
         self.update_err = update_err
+        # Exit statuses of the first updates, before update_rc: 124 is a run timeout stopped.
+        self.first_updates = []
         self.calls = []
+        self.timeouts = []
 
     def __call__(self, module, args, environ_update=None, **kwargs):
+        if os.path.basename(args[0]) == "timeout":
+            assert args[1] == "--kill-after=10"
+            self.timeouts.append(int(args[2]))
+            args = args[3:]
         self.calls.append(args[1:])
         assert environ_update["LC_ALL"] == "C"
         if args[1] == "indextargets":
             return 0, indextargets(str(self.lists)), ""
         if args[1] == "update":
+            if self.first_updates:
+                return self.first_updates.pop(0), "", ""
             if self.update_rc == 0:
                 for name in ("debian_dists_bookworm", "debian-security_dists_bookworm-security"):
                     (self.lists / ("deb.debian.org_%s_main_binary-amd64_Packages" % name)).write_text(
@@ -237,4 +246,32 @@ def test_a_failed_refresh_fails_with_apts_words(apt):
 def test_a_negative_valid_time_is_refused(apt):
     answer = run_module(valid_time=-1)
     assert answer["failed"] and "valid_time must be 0 or more" in answer["msg"]
+    assert apt.calls == []
+
+
+def test_a_refresh_that_hangs_is_stopped_and_run_again(apt):
+    # As behind a cache that closed the connection apt's HTTP method waited on.
+    apt.first_updates = [124]
+    answer = run_module(timeout=60)
+    assert answer["changed"] is True and not answer.get("failed")
+    assert apt.timeouts == [60, 60]
+    assert [call for call in apt.calls if call[0] == "update"] == [["update", "-q", "--error-on=any"]] * 2
+    assert apt.stamp.exists()
+
+
+def test_a_refresh_that_fails_every_attempt_fails_with_the_last(apt):
+    apt.first_updates = [124, 100]
+    apt.update_rc = 100
+    apt.update_err = "E: Failed to fetch http://10.0.0.1:3142/debian/dists/bookworm/InRelease  503"
+    answer = run_module(attempts=3)
+    assert answer["failed"]
+    assert "apt-get update failed (exit 100)" in answer["msg"] and "(attempt 3 of 3)" in answer["msg"]
+    assert len([call for call in apt.calls if call[0] == "update"]) == 3
+    assert not apt.stamp.exists()
+
+
+def test_timeout_and_attempts_below_one_are_refused(apt):
+    for name in ("timeout", "attempts"):
+        answer = run_module(**{name: 0})
+        assert answer["failed"] and "%s must be 1 or more" % name in answer["msg"]
     assert apt.calls == []
