@@ -300,7 +300,7 @@ def cached_image_suites():
     )
     suites = {}
     for line in listing.stdout.splitlines():
-        reference, _, suite = line.strip().partition(" ")
+        reference, _space, suite = line.strip().partition(" ")
         if reference:
             # podman prints "<no value>" for a label an image lacks.
             suites[reference] = suite if suite in SUITES else DEFAULT_SUITE
