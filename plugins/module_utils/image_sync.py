@@ -78,6 +78,10 @@ NODE_STATE = (
     ("/var/lib/systemd", "systemd's state: timers' last runs, random seed, coredumps"),
     ("/var/lib/apt/lists", "the node's APT index, refreshed on the node"),
     ("/var/lib/apt/periodic", "when the node last refreshed its APT index"),
+    (
+        "/var/lib/apt/extended_states",
+        "APT's marks (automatic or manual) of the node's packages, rewritten by each install there",
+    ),
     ("/var/cache/apt", "downloaded packages, a cache of the node's"),
     ("/var/cache/man", "a cache rebuilt on the node"),
     ("/var/lib/dhcp", "the node's DHCP leases"),
