@@ -17,16 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from testbed_helpers import ODA_INVENTORY, ROOT, podman_objects
+from testbed_helpers import ODA_INVENTORY, ROOT, PlaybookRun, podman_objects
 
 NAME = "it-deb13"
 NODES = ["node001", "node002"]
 PLAYBOOK_TIMEOUT = 1800
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
-    r"failed=(?P<failed>\d+)",
-    re.MULTILINE,
-)
 
 
 @pytest.fixture(scope="module")
@@ -62,26 +57,10 @@ class Site:
             env=env,
             check=False,
         )
-        return Run(result)
+        return PlaybookRun(result)
 
     def ssh(self, host, command):
         return self.cli("--name", NAME, "ssh", host, command, check=False)
-
-
-class Run:
-    def __init__(self, result):
-        self.rc = result.returncode
-        self.output = result.stdout + result.stderr
-        self.recap = {
-            m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
-            for m in RECAP.finditer(result.stdout)
-        }
-
-    def tail(self, lines=80):
-        return "\n".join(self.output.splitlines()[-lines:])
-
-    def changed_tasks(self):
-        return [line for line in self.output.splitlines() if line.startswith("changed:")]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from testbed_helpers import ODA_INVENTORY, ROOT, VENV_BIN, podman_objects
+from testbed_helpers import ODA_INVENTORY, ROOT, VENV_BIN, PlaybookRun, podman_objects
 
 from oscar_testbed.image import site_paths
 
@@ -36,11 +36,6 @@ IMAGES_ROOT = "/var/lib/oscar/images"
 # a site lists its own files.
 TESTBED_EXCLUDES = site_paths()
 ADDED = "/usr/bin/tree"
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
-    r"failed=(?P<failed>\d+)",
-    re.MULTILINE,
-)
 
 
 def definitions(derived=False, pin=None):
@@ -96,7 +91,7 @@ class Bed:
             env=self.env,
             check=False,
         )
-        return Run(result)
+        return PlaybookRun(result)
 
     def start_playbook(self, playbook, *args, extra=None):
         """A playbook run in the background, while the test does something to the hosts."""
@@ -174,26 +169,8 @@ class Running:
 
     def finish(self):
         stdout, stderr = self.process.communicate(timeout=PLAYBOOK_TIMEOUT)
-        return Run(subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr))
-
-
-class Run:
-    def __init__(self, result):
-        self.rc = result.returncode
-        self.output = result.stdout + result.stderr
-        self.recap = {
-            m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
-            for m in RECAP.finditer(result.stdout)
-        }
-
-    def tail(self, lines=80):
-        return "\n".join(self.output.splitlines()[-lines:])
-
-    def ok(self):
-        return self.rc == 0 and all(r["failed"] == 0 and r["unreachable"] == 0 for r in self.recap.values())
-
-    def changed(self):
-        return {host: r["changed"] for host, r in self.recap.items() if r["changed"]}
+        result = subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr)
+        return PlaybookRun(result)
 
 
 WIZARD = ("site.yml", "--tags", "install_server,build_image,complete_setup")

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from testbed_helpers import ODA_INVENTORY, ROOT, podman_objects
+from testbed_helpers import ODA_INVENTORY, ROOT, PlaybookRun, podman_objects
 
 NAME = "it-site"
 NODES = ["node001", "node002"]
@@ -30,11 +30,6 @@ PLAYBOOK_TIMEOUT = 2400
 MPICH = "/opt/cluster/mpich/default/bin"
 RING_RUNS = 20
 RING_TIMEOUT = 60
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
-    r"failed=(?P<failed>\d+)",
-    re.MULTILINE,
-)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +70,7 @@ class Site:
             env=env,
             check=False,
         )
-        return Run(result)
+        return PlaybookRun(result)
 
     def steps(self):
         with sqlite3.connect(self.database) as db:
@@ -84,23 +79,6 @@ class Site:
     def node_states(self):
         with sqlite3.connect(self.database) as db:
             return dict(db.execute("SELECT name, state FROM nodes"))
-
-
-class Run:
-    def __init__(self, result):
-        self.rc = result.returncode
-        self.output = result.stdout + result.stderr
-        self.recap = {
-            m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
-            for m in RECAP.finditer(result.stdout)
-        }
-
-    def tail(self, lines=80):
-        return "\n".join(self.output.splitlines()[-lines:])
-
-    def changed_tasks(self):
-        """The 'changed:' lines, to name what changed when nothing should have."""
-        return [line for line in self.output.splitlines() if line.startswith("changed:")]
 
 
 @pytest.fixture(scope="module")

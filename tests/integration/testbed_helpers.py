@@ -1,7 +1,9 @@
-"""Helpers for the integration tests: run the testbed command, look at podman, ping with Ansible."""
+"""Helpers for the integration tests: run the testbed command, look at podman, ping with Ansible,
+read a playbook run's recap."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +94,38 @@ def ansible_ping(inventory, pattern="all", forks=64, env=None):
     }
     problems = [line for line in result.stdout.splitlines() if " | SUCCESS" not in line]
     return result.returncode, answered, "\n".join([*problems, result.stderr])
+
+
+# One host's line of a PLAY RECAP.
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
+    r"failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
+
+
+class PlaybookRun:
+    """A finished ansible-playbook run: its exit status, output and per-host recap."""
+
+    def __init__(self, result):
+        self.rc = result.returncode
+        self.output = result.stdout + result.stderr
+        self.recap = {
+            m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
+            for m in RECAP.finditer(result.stdout)
+        }
+
+    def tail(self, lines=80):
+        return "\n".join(self.output.splitlines()[-lines:])
+
+    def ok(self):
+        """Exit 0 and no host failed or unreachable."""
+        return self.rc == 0 and all(r["failed"] == 0 and r["unreachable"] == 0 for r in self.recap.values())
+
+    def changed(self):
+        """{host: changed count} of the hosts where something changed."""
+        return {host: r["changed"] for host, r in self.recap.items() if r["changed"]}
+
+    def changed_tasks(self):
+        """The 'changed:' lines, to name what changed when nothing should have."""
+        return [line for line in self.output.splitlines() if line.startswith("changed:")]
