@@ -10,14 +10,10 @@ behaviours on Debian 12; this module checks only what a release can break,
 to keep its cost low.
 """
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from testbed_helpers import ODA_INVENTORY, ROOT, PlaybookRun, podman_objects
+from testbed_helpers import podman_objects, run_playbook
 
 NAME = "it-deb13"
 NODES = ["node001", "node002"]
@@ -40,24 +36,9 @@ class Site:
         self.url = url
 
     def run(self):
-        env = dict(os.environ, OSCAR_ODA_URL=self.url, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
-        result = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ansible-playbook"),
-                "site.yml",
-                "-i",
-                ODA_INVENTORY,
-                "--skip-tags",
-                "test_cluster,build_image",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=PLAYBOOK_TIMEOUT,
-            env=env,
-            check=False,
+        return run_playbook(
+            "site.yml", "--skip-tags", "test_cluster,build_image", oda_url=self.url, timeout=PLAYBOOK_TIMEOUT
         )
-        return PlaybookRun(result)
 
     def ssh(self, host, command):
         return self.cli("--name", NAME, "ssh", host, command, check=False)

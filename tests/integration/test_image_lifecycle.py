@@ -15,7 +15,6 @@ every version, which one is current, and each node's version and state.
 """
 
 import json
-import os
 import re
 import sqlite3
 import subprocess
@@ -23,7 +22,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from testbed_helpers import ODA_INVENTORY, ROOT, VENV_BIN, PlaybookRun, podman_objects
+from testbed_helpers import (
+    ODA_INVENTORY,
+    ROOT,
+    VENV_BIN,
+    PlaybookRun,
+    playbook_env,
+    podman_objects,
+    run_playbook,
+)
 
 from oscar_testbed.image import site_paths
 
@@ -71,33 +78,32 @@ class Bed:
         self.url = url
         self.database = database
         self.vars_dir = Path(vars_dir)
-        self.env = dict(os.environ, OSCAR_ODA_URL=url, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
+        self.env = playbook_env(url)
 
-    def playbook_argv(self, playbook, *args, extra=None):
-        argv = [str(VENV_BIN / "ansible-playbook"), playbook, "-i", ODA_INVENTORY, *args]
-        if extra is not None:
-            path = self.vars_dir / f"vars-{len(list(self.vars_dir.iterdir()))}.json"
-            path.write_text(json.dumps(extra))
-            argv += ["-e", f"@{path}"]
-        return argv
+    def playbook_args(self, *args, extra=None):
+        """A playbook's arguments, with extra variables passed as a file."""
+        if extra is None:
+            return list(args)
+        path = self.vars_dir / f"vars-{len(list(self.vars_dir.iterdir()))}.json"
+        path.write_text(json.dumps(extra))
+        return [*args, "-e", f"@{path}"]
 
     def playbook(self, playbook, *args, extra=None):
-        result = subprocess.run(
-            self.playbook_argv(playbook, *args, extra=extra),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=PLAYBOOK_TIMEOUT,
-            env=self.env,
-            check=False,
+        return run_playbook(
+            playbook, *self.playbook_args(*args, extra=extra), oda_url=self.url, timeout=PLAYBOOK_TIMEOUT
         )
-        return PlaybookRun(result)
 
     def start_playbook(self, playbook, *args, extra=None):
         """A playbook run in the background, while the test does something to the hosts."""
         return Running(
             subprocess.Popen(
-                self.playbook_argv(playbook, *args, extra=extra),
+                [
+                    str(VENV_BIN / "ansible-playbook"),
+                    playbook,
+                    "-i",
+                    ODA_INVENTORY,
+                    *self.playbook_args(*args, extra=extra),
+                ],
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -13,16 +13,12 @@ of which must finish (Debian 12's MPICH hung in MPI_Finalize in half of them).
 The hosts start as a new user's do: APT's lists empty and their directory new.
 """
 
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from testbed_helpers import ODA_INVENTORY, ROOT, PlaybookRun, podman_objects
+from testbed_helpers import podman_objects, run_playbook
 
 NAME = "it-site"
 NODES = ["node001", "node002"]
@@ -53,24 +49,7 @@ class Site:
         self.database = database
 
     def run(self, *args, skip=("--skip-tags", "test_cluster,build_image")):
-        env = dict(os.environ, OSCAR_ODA_URL=self.url, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
-        result = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ansible-playbook"),
-                "site.yml",
-                "-i",
-                ODA_INVENTORY,
-                *skip,
-                *args,
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=PLAYBOOK_TIMEOUT,
-            env=env,
-            check=False,
-        )
-        return PlaybookRun(result)
+        return run_playbook("site.yml", *skip, *args, oda_url=self.url, timeout=PLAYBOOK_TIMEOUT)
 
     def steps(self):
         with sqlite3.connect(self.database) as db:

@@ -129,3 +129,22 @@ class PlaybookRun:
     def changed_tasks(self):
         """The 'changed:' lines, to name what changed when nothing should have."""
         return [line for line in self.output.splitlines() if line.startswith("changed:")]
+
+
+def playbook_env(oda_url):
+    """The environment a test's playbook runs in: its own ODA database, plain output."""
+    return dict(os.environ, OSCAR_ODA_URL=oda_url, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
+
+
+def run_playbook(playbook, *args, oda_url, timeout):
+    """ansible-playbook on the ODA inventory from the repository root, as a user runs it: a PlaybookRun."""
+    result = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), playbook, "-i", ODA_INVENTORY, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=playbook_env(oda_url),
+        check=False,
+    )
+    return PlaybookRun(result)
