@@ -88,8 +88,10 @@ def _record(host, nic, index, network, is_head):
             mac = validate.mac_address(mac)
         except OdaValidationError as error:
             raise OdaValidationError("%s: %s" % (where, error)) from None
-    elif not is_head:
-        # The head serves DHCP and needs no lease; every other host boots from one.
+    elif not is_head and host.get("boot_action") != "install":
+        # The head serves DHCP and needs no lease; every other host boots from
+        # one.  A node waiting to be installed gets its MAC when its machine is
+        # first heard on the network (OSCAR's "Setup Networking"), its lease then.
         raise OdaValidationError("%s has no MAC address, so it cannot get a DHCP lease" % where)
     try:
         hostname = validate.hostname(_text(host.get("hostname")) or node)
@@ -135,11 +137,12 @@ def _refuse_duplicates(records, key, what, network_name):
 def network_hosts(hosts, network, head):
     """Every NIC of hosts on network, as [{node, hostname, fqdn, nic, primary, mac, ip, head}], checked.
 
-    hosts is a list of {name, hostname, domain, nics: [{name, mac, ip, network}]}, as the
-    oscar.cluster.oda inventory describes each host (oda_hostname, oda_domain, oda_nics);
+    hosts is a list of {name, hostname, domain, nics: [{name, mac, ip, network}], boot_action},
+    as the oscar.cluster.oda inventory describes each host (oda_hostname, oda_domain, oda_nics,
+    oda_boot_action);
     network is {name, cidr, domain} as ODA stores it; head is the name of the host that
     serves the network.  The head's address must lie in the network; every other host
-    needs a MAC and an address on it; names, MACs and addresses are each used once.
+    needs an address on it, and a MAC unless it waits to be installed (boot_action install); names, MACs and addresses are each used once.
     A node's first NIC on the network is its primary one, which carries the node's name.
     Entries come in natural order of the nodes' names (node2 before node10), the head first.
     """
@@ -220,6 +223,7 @@ def host_table(hostvars, names, networks, network_name, head):
                 "hostname": plain(host.get("oda_hostname")) or name,
                 "domain": plain(host.get("oda_domain")),
                 "nics": plain(host.get("oda_nics")) or [],
+                "boot_action": plain(host.get("oda_boot_action")),
             }
         )
     return network_hosts(hosts, network, head)

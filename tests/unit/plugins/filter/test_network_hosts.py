@@ -207,3 +207,15 @@ def test_host_table_names_a_missing_network_or_host(names, network, message):
     networks = [PRIVATE, {"name": "v6", "cidr": "fd00::/64"}]
     with pytest.raises(AnsibleFilterError, match=message):
         host_table_filter({"head": {"oda_nics": head()["nics"]}}, names, networks, network, "head")
+
+
+def test_a_node_waiting_to_be_installed_may_have_no_mac_yet():
+    waiting = {"name": "node003", "nics": [nic("10.211.5.13")], "boot_action": "install"}
+    table = network_hosts([head(), node(1), waiting], PRIVATE, "head")
+    assert [(entry["node"], entry["mac"]) for entry in table][1:] == [
+        ("node001", "02:00:0a:d3:05:0b"),
+        ("node003", None),
+    ]
+    # Booting from its disk, it needs its lease: no MAC is an error again.
+    with pytest.raises(OdaValidationError, match="node003 .* has no MAC"):
+        network_hosts([head(), dict(waiting, boot_action="local")], PRIVATE, "head")
