@@ -524,6 +524,64 @@ class Nodes(NamedStore):
                 plans.append(plan)
             return self._write_bulk(names, before, plans)
 
+    def collect_macs(self, entries, pattern_or_names, *, nic=None, network=None, check_mode=False):
+        """Give collected MACs to the listed nodes that have none; ((changed, before, after), report).
+
+        entries are (name or None, MAC) pairs in the order they were seen
+        (oda_macs.parse_dnsmasq_log, parse_mac_lines).  Each node's NIC is
+        ``nic`` (made when missing), else its NIC on ``network``, else its
+        first NIC (eth0 for a node without one); only nodes whose NIC has no
+        MAC take one.  A named entry goes to the listed node of that name;
+        named entries of other hosts are left out.  The MACs without a name
+        go, in order, to the listed nodes still without one.  A MAC that ODA
+        holds already is skipped; a MAC given to two names, or a name given
+        two MACs, is an OdaConflictError.  One transaction.  report holds
+        assignments [{node, nic, mac}] in the order of the nodes, skipped
+        (MACs ODA holds), unassigned (MACs left over) and waiting (nodes
+        still without a MAC).
+        """
+        if nic is not None and network is not None:
+            raise OdaValidationError("give the NIC by its name or by its network, not both")
+        nic = optional(validate.object_name, nic, "NIC")
+        network = optional(validate.object_name, network, "network")
+        named, nameless = _claims(entries)
+        with self.db.transaction(dry_run=check_mode):
+            names, before = self._existing_nodes(pattern_or_names)
+            networks = Networks(self.db).rows()
+            if network is not None and network not in networks:
+                raise OdaNotFoundError("unknown network '%s'" % network)
+            held, _ips = self._address_holders(set(named.values()) | set(nameless), set())
+            targets = [(name, _collecting_nic(before[name], nic, network)) for name in names]
+            waiting = [(name, nic_name) for name, nic_name in targets if not _mac_of(before[name], nic_name)]
+            wanted = {}
+            for name, _nic_name in waiting:
+                if name in named and named[name] not in held:
+                    wanted[name] = named[name]
+            taken = set(wanted.values())
+            free = [mac for mac in nameless if mac not in held and mac not in taken]
+            for name, _nic_name in waiting:
+                if name not in wanted and free:
+                    wanted[name] = free.pop(0)
+            plans = []
+            assignments = []
+            for name, nic_name in waiting:
+                if name not in wanted:
+                    continue
+                plan = _NodePlan(name, before[name])
+                spec = {"name": nic_name, "mac": wanted[name], "ip": None, "network": None}
+                plan.set_nics([spec], networks, replace_all=False)
+                plans.append(plan)
+                assignments.append({"node": name, "nic": nic_name, "mac": wanted[name]})
+            self._write_plans(plans)
+            outcome = self._many(names, before, self._load_nodes())
+        report = {
+            "assignments": assignments,
+            "skipped": [mac for mac in _in_order(named, nameless) if mac in held],
+            "unassigned": free,
+            "waiting": [name for name, _nic_name in waiting if name not in wanted],
+        }
+        return outcome, report
+
     def remove_many(self, pattern_or_names, check_mode=False):
         """Delete the stored nodes of a node set, in one transaction; (changed, before, after).
 
@@ -550,6 +608,55 @@ def _image_columns(image_version, image_state):
         "image_version": optional(version_number, image_version, "node image version"),
         "image_state": optional(validate.choice, image_state, IMAGE_STATES, "node image state"),
     }
+
+
+def _claims(entries):
+    """({name: MAC} of the named entries, [MACs without a name] first seen first) of collected entries.
+
+    A MAC given to two names, or a name given two MACs, is an OdaConflictError:
+    which one is right cannot be told.  A nameless MAC that a named entry
+    gives is that name's.
+    """
+    if isinstance(entries, (str, dict)) or not isinstance(entries, (list, tuple)):
+        raise OdaValidationError("invalid collected MACs '%s': expected (name, MAC) pairs" % (entries,))
+    named, owners, nameless = {}, {}, {}
+    for entry in entries:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            raise OdaValidationError("invalid collected MAC '%s': expected a (name, MAC) pair" % (entry,))
+        name, mac = entry[0], validate.mac_address(entry[1])
+        if name is None:
+            nameless.setdefault(mac, None)
+            continue
+        name = validate.hostname(name)
+        if owners.setdefault(mac, name) != name:
+            raise OdaConflictError("MAC %s is claimed twice: by %s and by %s" % (mac, owners[mac], name))
+        if named.setdefault(name, mac) != mac:
+            raise OdaConflictError("node %s is given two MACs: %s and %s" % (name, named[name], mac))
+    return named, [mac for mac in nameless if mac not in owners]
+
+
+def _in_order(named, nameless):
+    return list(named.values()) + [mac for mac in nameless if mac not in named.values()]
+
+
+def _collecting_nic(node, nic, network):
+    """The name of the NIC of a node that collect_macs gives a MAC to."""
+    if nic is not None:
+        return nic
+    nics = node["nics"]
+    if network is not None:
+        on_network = [one["name"] for one in nics if one["network"] == network]
+        if not on_network:
+            raise OdaNotFoundError("node %s has no NIC on network '%s'" % (node["name"], network))
+        return on_network[0]
+    return nics[0]["name"] if nics else "eth0"
+
+
+def _mac_of(node, nic_name):
+    for nic in node["nics"]:
+        if nic["name"] == nic_name:
+            return nic["mac"]
+    return None
 
 
 def _chunks(values, size=500):

@@ -443,3 +443,56 @@ def test_a_removed_node_takes_its_history_along(installable):
     assert db.query("SELECT * FROM install_events") == []
     with pytest.raises(OdaNotFoundError):
         install_history(db, "node001")
+
+
+# --- MAC collection (Nodes.collect_macs) --------------------------------------
+
+
+def test_collected_macs_claimed_twice_are_refused(oda_backend, installable):
+    nodes = installable.nodes
+    mac = "52:54:00:00:00:77"
+    twice = [("node002", mac), ("head", mac)]
+    refused(
+        oda_backend,
+        OdaConflictError,
+        "MAC %s is claimed twice: by node002 and by head" % mac,
+        lambda: nodes.collect_macs(twice, "node002"),
+    )
+    two = [("node002", mac), ("node002", "52:54:00:00:00:78")]
+    refused(
+        oda_backend,
+        OdaConflictError,
+        "node node002 is given two MACs",
+        lambda: nodes.collect_macs(two, "node002"),
+    )
+    refused(
+        oda_backend,
+        OdaValidationError,
+        "invalid MAC address",
+        lambda: nodes.collect_macs([(None, "zz")], "node002"),
+    )
+    refused(
+        oda_backend,
+        OdaValidationError,
+        "not both",
+        lambda: nodes.collect_macs([], "node002", nic="eth0", network="cluster"),
+    )
+
+
+def test_collected_macs_follow_the_order_seen_and_skip_known_ones(installable):
+    nodes = installable.nodes
+    seen = [
+        (None, "52:54:00:00:00:11"),
+        (None, "52:54:00:00:00:21"),
+        (None, "52:54:00:00:00:21"),
+        (None, "52:54:00:00:00:22"),
+    ]
+    outcome, report = nodes.collect_macs(seen, ["node002", "node001"])
+    assert outcome[0] is True
+    assert report == {
+        "assignments": [{"node": "node002", "nic": "eth0", "mac": "52:54:00:00:00:21"}],
+        "skipped": ["52:54:00:00:00:11"],
+        "unassigned": ["52:54:00:00:00:22"],
+        "waiting": [],
+    }
+    assert nodes.get("node001")["nics"][0]["mac"] == "52:54:00:00:00:11"
