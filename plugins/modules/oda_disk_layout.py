@@ -125,7 +125,9 @@ disk_layout:
       type: str
       sample: null
     partitions:
-      description: The partitions, each with label, size_mib (null for the rest), type, and fs and mount when it has them.
+      description:
+        - The partitions, each with label, size_mib (null for the rest), type, and fs and mount when
+          it has them.
       type: list
       elements: dict
       sample:

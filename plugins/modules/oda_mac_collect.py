@@ -80,7 +80,8 @@ EXAMPLES = r"""
 
 - name: Show who got which MAC
   ansible.builtin.debug:
-    msg: "{{ collected.assignments | map(attribute='node') | zip(collected.assignments | map(attribute='mac')) }}"
+    msg: "{{ item.node }}: {{ item.mac }}"
+  loop: "{{ collected.assignments }}"
 
 - name: The same from a file of MACs
   oscar.cluster.oda_mac_collect:
