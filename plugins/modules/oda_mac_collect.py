@@ -143,7 +143,11 @@ nodes:
 
 from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_macs import parse_dnsmasq_log, read_mac_file
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import many_diff, node_names, run_module
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
+    many_diff,
+    node_names,
+    run_module,
+)
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_nodes import changed_nodes
 
 OPTIONS = {

@@ -1,6 +1,7 @@
 """oda_install: disk layouts, boot actions, install reports and plans, on every backend."""
 
 import copy
+import functools
 
 import pytest
 from ansible_collections.oscar.cluster.plugins.module_utils import oda_install
@@ -77,29 +78,41 @@ def _with(change):
 
 
 BAD_LAYOUTS = [
-    (_with(lambda l: l["partitions"][2].update(size_mib=0)), "invalid size_mib of partition 'swap' 0"),
-    (_with(lambda l: l["partitions"][2].update(size_mib="512")), "expected a whole number of MiB"),
-    (_with(lambda l: l["partitions"][2].update(size_mib=None)), "only the last one may"),
-    (_with(lambda l: l["partitions"][1].update(label="root")), "label 'root' is given twice"),
-    (_with(lambda l: l["partitions"][3].update(mount="/boot/efi")), "mount point /boot/efi is given twice"),
-    (_with(lambda l: l["partitions"][3].update(mount="root")), "invalid mount point 'root'"),
-    (_with(lambda l: l["partitions"][3].update(mount="/srv")), "the layout has no root"),
-    (_with(lambda l: l["partitions"][1].update(fs="ext4")), "needs fs vfat, not 'ext4'"),
-    (_with(lambda l: l["partitions"][3].update(fs="zfs")), "invalid file system of partition 'root' 'zfs'"),
-    (_with(lambda l: l["partitions"][3].update(type="lvm")), "invalid type of partition 'root' 'lvm'"),
-    (_with(lambda l: l["partitions"][2].update(mount="/swap")), "takes no fs and no mount"),
-    (_with(lambda l: l["partitions"][3].update(size=3)), "unknown key 'size'"),
-    (_with(lambda l: l["partitions"][3].pop("fs")), "has a mount point but no file system"),
-    (_with(lambda l: l.update(partitions=[])), "partitions must be a list of at least one"),
-    (_with(lambda l: l.update(device="sda")), "invalid device 'sda'"),
-    (_with(lambda l: l.update(disks=2)), "unknown key 'disks'"),
     (
-        _with(lambda l: l["partitions"].insert(0, {"label": "b2", "size_mib": 1, "type": "bios"})),
+        _with(lambda layout: layout["partitions"][2].update(size_mib=0)),
+        "invalid size_mib of partition 'swap' 0",
+    ),
+    (_with(lambda layout: layout["partitions"][2].update(size_mib="512")), "expected a whole number of MiB"),
+    (_with(lambda layout: layout["partitions"][2].update(size_mib=None)), "only the last one may"),
+    (_with(lambda layout: layout["partitions"][1].update(label="root")), "label 'root' is given twice"),
+    (
+        _with(lambda layout: layout["partitions"][3].update(mount="/boot/efi")),
+        "mount point /boot/efi is given twice",
+    ),
+    (_with(lambda layout: layout["partitions"][3].update(mount="root")), "invalid mount point 'root'"),
+    (_with(lambda layout: layout["partitions"][3].update(mount="/srv")), "the layout has no root"),
+    (_with(lambda layout: layout["partitions"][1].update(fs="ext4")), "needs fs vfat, not 'ext4'"),
+    (
+        _with(lambda layout: layout["partitions"][3].update(fs="zfs")),
+        "invalid file system of partition 'root' 'zfs'",
+    ),
+    (
+        _with(lambda layout: layout["partitions"][3].update(type="lvm")),
+        "invalid type of partition 'root' 'lvm'",
+    ),
+    (_with(lambda layout: layout["partitions"][2].update(mount="/swap")), "takes no fs and no mount"),
+    (_with(lambda layout: layout["partitions"][3].update(size=3)), "unknown key 'size'"),
+    (_with(lambda layout: layout["partitions"][3].pop("fs")), "has a mount point but no file system"),
+    (_with(lambda layout: layout.update(partitions=[])), "partitions must be a list of at least one"),
+    (_with(lambda layout: layout.update(device="sda")), "invalid device 'sda'"),
+    (_with(lambda layout: layout.update(disks=2)), "unknown key 'disks'"),
+    (
+        _with(lambda layout: layout["partitions"].insert(0, {"label": "b2", "size_mib": 1, "type": "bios"})),
         "more than one",
     ),
-    (_with(lambda l: l["partitions"][0].update(label="bad label")), "invalid label 'bad label'"),
+    (_with(lambda layout: layout["partitions"][0].update(label="bad label")), "invalid label 'bad label'"),
     # The fixed sizes (1 + 256 + 512), 1 MiB of GPT and 1 MiB for the rest: 771 MiB.
-    (_with(lambda l: l.update(min_disk_mib=770)), "the layout needs 771 MiB"),
+    (_with(lambda layout: layout.update(min_disk_mib=770)), "the layout needs 771 MiB"),
     ("not json", "not JSON"),
     (["a"], "expected a mapping"),
 ]
@@ -113,8 +126,8 @@ def test_a_bad_layout_is_refused_naming_what_is_wrong(spec, text):
 
 
 def test_a_layout_that_just_fits_its_smallest_disk_is_taken():
-    assert normalize_layout(_with(lambda l: l.update(min_disk_mib=771)))["min_disk_mib"] == 771
-    fixed = _with(lambda l: l["partitions"][3].update(size_mib=1000))
+    assert normalize_layout(_with(lambda layout: layout.update(min_disk_mib=771)))["min_disk_mib"] == 771
+    fixed = _with(lambda layout: layout["partitions"][3].update(size_mib=1000))
     assert normalize_layout(dict(fixed, min_disk_mib=1770))["min_disk_mib"] == 1770
     with pytest.raises(OdaValidationError, match="needs 1770 MiB"):
         normalize_layout(dict(fixed, min_disk_mib=1769))
@@ -315,8 +328,9 @@ REFUSED_REPORTS = [
 ]
 
 
-@pytest.mark.parametrize(("first", "report", "error", "reason", "text"), REFUSED_REPORTS)
-def test_a_refused_report_changes_nothing(oda_backend, installable, first, report, error, reason, text):
+@pytest.mark.parametrize("case", REFUSED_REPORTS)
+def test_a_refused_report_changes_nothing(oda_backend, installable, case):
+    first, report, error, reason, text = case
     db = installing(installable).db
     for stage in first:
         record_report(db, "node001", stage, detail="why" if stage == "failed" else None)
@@ -331,7 +345,10 @@ def test_reports_of_no_node_or_of_a_node_not_installing_are_refused(oda_backend,
     db = installable.db
     for name in ("ghost", "not a name"):
         raised = refused(
-            oda_backend, OdaInstallRefused, "no node in ODA", lambda: record_report(db, name, "booted")
+            oda_backend,
+            OdaInstallRefused,
+            "no node in ODA",
+            functools.partial(record_report, db, name, "booted"),
         )
         assert (raised.reason, oda_install.REFUSALS[raised.reason]) == ("not-a-node", 403)
     raised = refused(
