@@ -36,3 +36,23 @@ class OdaUnavailableError(OdaError):
 
 class OdaSchemaError(OdaError):
     """The database schema is missing, too new, or cannot be upgraded."""
+
+
+class OdaInstallRefused(OdaError):
+    """An installing node's request that ODA refuses: reason says why, for the boot service's answer.
+
+    reason is one of oda_install's REFUSALS: the address is no node
+    (not-a-node), the node is not being installed (not-installing), or the
+    stage does not follow the current one (not-next; an OdaConflictError too).
+    """
+
+    def __init__(self, message, reason):
+        super().__init__(message)
+        self.reason = reason
+
+
+class OdaInstallOutOfOrder(OdaInstallRefused, OdaConflictError):
+    """A report whose stage is not the next one of the node's attempt."""
+
+    def __init__(self, message):
+        super().__init__(message, "not-next")

@@ -25,10 +25,22 @@ NEW_IMAGE_STATE = "defined"
 # Versions are numbered from 1; the bound only keeps the number in an INTEGER column.
 VERSION_RANGE = (1, (1 << 31) - 1)
 # What a version row holds besides its image and number, as callers see it.
-VERSION_KEYS = ("parent", "kernel", "recipe", "created", "packages", "note")
+# boot_kernel and boot_root_sha256: the version's boot artifacts were exported
+# (image_export) with this kernel and this root.squashfs; network installs need both.
+VERSION_KEYS = (
+    "parent",
+    "kernel",
+    "recipe",
+    "created",
+    "packages",
+    "note",
+    "boot_kernel",
+    "boot_root_sha256",
+)
 _VERSION_SELECT = (
     "SELECT v.id, v.image_id, i.name AS image, v.version, v.parent, v.kernel, v.recipe, v.created,"
-    " v.packages, v.note FROM image_versions v JOIN images i ON i.id = v.image_id"
+    " v.packages, v.note, v.boot_kernel, v.boot_root_sha256 FROM image_versions v"
+    " JOIN images i ON i.id = v.image_id"
 )
 
 
@@ -160,11 +172,16 @@ class ImageVersions(Store):
         created=None,
         packages=None,
         note=None,
+        boot_kernel=None,
+        boot_root_sha256=None,
         check_mode=False,
     ):
         """Record a version of an image, or update its row; (changed, before, after).
 
         An argument left at None keeps the stored value (None for a new row).
+        boot_kernel and boot_root_sha256 record an export of the version's
+        boot artifacts: the kernel release exported and the SHA-256 of its
+        root.squashfs, as image_export returns them.
         """
         image = validate.object_name(image, "image")
         version = version_number(version)
@@ -175,6 +192,8 @@ class ImageVersions(Store):
             "created": optional(validate.timestamp, created, "creation time"),
             "packages": None if packages is None else json.dumps(package_list(packages)),
             "note": None if note is None else str(note),
+            "boot_kernel": optional(validate.kernel_release, boot_kernel),
+            "boot_root_sha256": optional(validate.sha256_hex, boot_root_sha256, "root.squashfs digest"),
         }
         if given["parent"] == version:
             raise OdaValidationError("image '%s' version %d cannot be its own parent" % (image, version))

@@ -24,6 +24,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from . import oda_validate as validate
 from .oda_errors import OdaValidationError
 
@@ -170,3 +172,31 @@ def macs_for_nodes(entries, names):
     for index, mac in zip(open_slots, nameless):  # noqa: B905 - the lengths are checked above
         macs[index] = mac
     return macs
+
+
+# The dnsmasq log line of a machine asking for an address:
+#   DHCPDISCOVER(eth1) 52:54:00:12:34:56 no address available
+#   DHCPDISCOVER(eth1) 10.0.0.5 52:54:00:12:34:56
+# (journalctl may put "dnsmasq-dhcp[PID]:" and a serial number before it).
+_DISCOVER = "DHCPDISCOVER("
+_COLON_MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+
+
+def parse_dnsmasq_log(text):
+    """The MACs of the machines a dnsmasq log shows asking for an address, first seen first.
+
+    Only DHCPDISCOVER lines count, and in each the first MAC (a client id,
+    01:52:54:..., has seven pairs and is no MAC); a MAC seen again is left
+    out.  Returns entries as parse_mac_lines does: (None, MAC) pairs.
+    """
+    seen = {}
+    for line in str(text).splitlines():
+        if _DISCOVER not in line:
+            continue
+        for field in line.split(_DISCOVER, 1)[1].split()[1:]:
+            if _COLON_MAC.fullmatch(field):
+                mac = _mac_or_none(field)
+                if mac is not None:
+                    seen.setdefault(mac, None)
+                break
+    return [(None, mac) for mac in seen]

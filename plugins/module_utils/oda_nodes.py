@@ -18,6 +18,7 @@ __metaclass__ = type
 import ipaddress
 
 from . import nodeset
+from . import oda_install
 from . import oda_validate as validate
 from .oda_errors import OdaConflictError, OdaNotFoundError, OdaValidationError
 from .oda_images import version_number
@@ -45,12 +46,15 @@ _NODE_COLUMNS = (
     "arch",
     "image_version",
     "image_state",
+    "disk_layout_id",
 )
 
 _NODE_SELECT = (
     "SELECT n.id, n.name, n.hostname, n.domain, n.cluster_id, c.name AS cluster, n.image_id,"
-    " i.name AS image, n.image_version, n.image_state, n.state, n.excluded, n.cpus, n.memory_mb, n.arch"
+    " i.name AS image, n.image_version, n.image_state, n.state, n.excluded, n.cpus, n.memory_mb, n.arch,"
+    " n.boot_action, n.install_stage, n.install_attempt, n.disk_layout_id, l.name AS disk_layout"
     " FROM nodes n JOIN clusters c ON c.id = n.cluster_id LEFT JOIN images i ON i.id = n.image_id"
+    " LEFT JOIN disk_layouts l ON l.id = n.disk_layout_id"
 )
 _NIC_SELECT = (
     "SELECT x.node_id, x.name, x.mac, x.ip, x.network_id, w.name AS network"
@@ -60,6 +64,8 @@ _NIC_SELECT = (
 _NODE_KEYS = ("name", "hostname", "domain", "cluster", "image", "image_version", "image_state")
 _NODE_KEYS += ("state", "excluded")
 _NODE_KEYS += ("cpus", "memory_mb", "arch")
+# Network installation (oda_install): what the next PXE boot does, the layout, where the install stands.
+_NODE_KEYS += ("boot_action", "disk_layout", "install_stage", "install_attempt")
 _MEMBER_SELECT = "SELECT m.node_id, g.name FROM group_members m JOIN node_groups g ON g.id = m.group_id"
 
 
@@ -117,6 +123,7 @@ class Nodes(NamedStore):
         by_id = {}
         for row in rows:
             node = dict(row, excluded=bool(row["excluded"]), groups=[], nics=[])
+            node["boot_action"] = row["boot_action"] or oda_install.DEFAULT_BOOT_ACTION
             nodes[row["name"]] = by_id[row["id"]] = node
         for nic in nic_rows:
             node = by_id.get(nic.pop("node_id"))
@@ -174,6 +181,8 @@ class Nodes(NamedStore):
         arch=None,
         image_version=None,
         image_state=None,
+        boot_action=None,
+        disk_layout=None,
         check_mode=False,
     ):
         """Create or update a node; (changed, before, after) with NICs and groups in both.
@@ -183,6 +192,9 @@ class Nodes(NamedStore):
         left out keeps that NIC's stored value.  A MAC or address that another
         node holds is an OdaConflictError naming that node.  cluster is not
         None-means-keep: a node of another cluster must name it every time.
+        boot_action is set after the rest, by oda_install.set_boot_action
+        (whose refusals apply, to the image given here too); disk_layout
+        names a stored layout, '' takes the node's away.
         """
         name = validate.hostname(name)
         columns = {
@@ -213,12 +225,15 @@ class Nodes(NamedStore):
             networks = Networks(self.db).rows()
             plan = _NodePlan(name, before)
             plan.set_columns(columns)
+            plan.set_layout(self.db, disk_layout)
             if groups is not None:
                 plan.group_ids = set(self._id_of("node_groups", "group", group) for group in groups)
             if nic_specs is not None:
                 plan.set_nics(nic_specs, networks)
             plan.fill_defaults(networks)
             self._write_plans([plan])
+            if boot_action is not None:
+                oda_install.set_boot_action(self.db, name, boot_action)
             after = self._load_nodes(name).get(name)
         return before != after, self._public_node(before), self._public_node(after)
 
@@ -439,9 +454,12 @@ class Nodes(NamedStore):
         remove_groups=(),
         image_version=None,
         image_state=None,
+        boot_action=None,
+        disk_layout=None,
         check_mode=False,
     ):
-        """Change existing nodes together: image, image version and state, state, excluded flag, groups.
+        """Change existing nodes together: image, image version and state, state, excluded flag, groups,
+        boot action and disk layout (as in ensure).
 
         pattern_or_names is a node set or a list of names; every name must be
         a stored node.  An argument left at None keeps each node's value.
@@ -471,8 +489,13 @@ class Nodes(NamedStore):
                 plan.set_columns(columns)
                 current = set(group_ids[group] for group in before[name]["groups"])
                 plan.group_ids = (current | add_ids) - remove_ids
+                plan.set_layout(self.db, disk_layout)
                 plans.append(plan)
-            return self._write_bulk(names, before, plans)
+            self._write_plans(plans)
+            if boot_action is not None:
+                for name in names:
+                    oda_install.set_boot_action(self.db, name, boot_action)
+            return self._many(names, before, self._load_nodes())
 
     def assign_macs(self, macs, nic="eth0", check_mode=False):
         """Give NIC ``nic`` of existing nodes their MACs; macs maps node name -> MAC.
@@ -501,6 +524,64 @@ class Nodes(NamedStore):
                 plans.append(plan)
             return self._write_bulk(names, before, plans)
 
+    def collect_macs(self, entries, pattern_or_names, *, nic=None, network=None, check_mode=False):
+        """Give collected MACs to the listed nodes that have none; ((changed, before, after), report).
+
+        entries are (name or None, MAC) pairs in the order they were seen
+        (oda_macs.parse_dnsmasq_log, parse_mac_lines).  Each node's NIC is
+        ``nic`` (made when missing), else its NIC on ``network``, else its
+        first NIC (eth0 for a node without one); only nodes whose NIC has no
+        MAC take one.  A named entry goes to the listed node of that name;
+        named entries of other hosts are left out.  The MACs without a name
+        go, in order, to the listed nodes still without one.  A MAC that ODA
+        holds already is skipped; a MAC given to two names, or a name given
+        two MACs, is an OdaConflictError.  One transaction.  report holds
+        assignments [{node, nic, mac}] in the order of the nodes, skipped
+        (MACs ODA holds), unassigned (MACs left over) and waiting (nodes
+        still without a MAC).
+        """
+        if nic is not None and network is not None:
+            raise OdaValidationError("give the NIC by its name or by its network, not both")
+        nic = optional(validate.object_name, nic, "NIC")
+        network = optional(validate.object_name, network, "network")
+        named, nameless = _claims(entries)
+        with self.db.transaction(dry_run=check_mode):
+            names, before = self._existing_nodes(pattern_or_names)
+            networks = Networks(self.db).rows()
+            if network is not None and network not in networks:
+                raise OdaNotFoundError("unknown network '%s'" % network)
+            held, _ips = self._address_holders(set(named.values()) | set(nameless), set())
+            targets = [(name, _collecting_nic(before[name], nic, network)) for name in names]
+            waiting = [(name, nic_name) for name, nic_name in targets if not _mac_of(before[name], nic_name)]
+            wanted = {}
+            for name, _nic_name in waiting:
+                if name in named and named[name] not in held:
+                    wanted[name] = named[name]
+            taken = set(wanted.values())
+            free = [mac for mac in nameless if mac not in held and mac not in taken]
+            for name, _nic_name in waiting:
+                if name not in wanted and free:
+                    wanted[name] = free.pop(0)
+            plans = []
+            assignments = []
+            for name, nic_name in waiting:
+                if name not in wanted:
+                    continue
+                plan = _NodePlan(name, before[name])
+                spec = {"name": nic_name, "mac": wanted[name], "ip": None, "network": None}
+                plan.set_nics([spec], networks, replace_all=False)
+                plans.append(plan)
+                assignments.append({"node": name, "nic": nic_name, "mac": wanted[name]})
+            self._write_plans(plans)
+            outcome = self._many(names, before, self._load_nodes())
+        report = {
+            "assignments": assignments,
+            "skipped": [mac for mac in _in_order(named, nameless) if mac in held],
+            "unassigned": free,
+            "waiting": [name for name, _nic_name in waiting if name not in wanted],
+        }
+        return outcome, report
+
     def remove_many(self, pattern_or_names, check_mode=False):
         """Delete the stored nodes of a node set, in one transaction; (changed, before, after).
 
@@ -527,6 +608,55 @@ def _image_columns(image_version, image_state):
         "image_version": optional(version_number, image_version, "node image version"),
         "image_state": optional(validate.choice, image_state, IMAGE_STATES, "node image state"),
     }
+
+
+def _claims(entries):
+    """({name: MAC} of the named entries, [MACs without a name] first seen first) of collected entries.
+
+    A MAC given to two names, or a name given two MACs, is an OdaConflictError:
+    which one is right cannot be told.  A nameless MAC that a named entry
+    gives is that name's.
+    """
+    if isinstance(entries, (str, dict)) or not isinstance(entries, (list, tuple)):
+        raise OdaValidationError("invalid collected MACs '%s': expected (name, MAC) pairs" % (entries,))
+    named, owners, nameless = {}, {}, {}
+    for entry in entries:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            raise OdaValidationError("invalid collected MAC '%s': expected a (name, MAC) pair" % (entry,))
+        name, mac = entry[0], validate.mac_address(entry[1])
+        if name is None:
+            nameless.setdefault(mac, None)
+            continue
+        name = validate.hostname(name)
+        if owners.setdefault(mac, name) != name:
+            raise OdaConflictError("MAC %s is claimed twice: by %s and by %s" % (mac, owners[mac], name))
+        if named.setdefault(name, mac) != mac:
+            raise OdaConflictError("node %s is given two MACs: %s and %s" % (name, named[name], mac))
+    return named, [mac for mac in nameless if mac not in owners]
+
+
+def _in_order(named, nameless):
+    return list(named.values()) + [mac for mac in nameless if mac not in named.values()]
+
+
+def _collecting_nic(node, nic, network):
+    """The name of the NIC of a node that collect_macs gives a MAC to."""
+    if nic is not None:
+        return nic
+    nics = node["nics"]
+    if network is not None:
+        on_network = [one["name"] for one in nics if one["network"] == network]
+        if not on_network:
+            raise OdaNotFoundError("node %s has no NIC on network '%s'" % (node["name"], network))
+        return on_network[0]
+    return nics[0]["name"] if nics else "eth0"
+
+
+def _mac_of(node, nic_name):
+    for nic in node["nics"]:
+        if nic["name"] == nic_name:
+            return nic["mac"]
+    return None
 
 
 def _chunks(values, size=500):
@@ -612,6 +742,12 @@ class _NodePlan:
         """Take the values that are not None."""
         self.columns.update((key, value) for key, value in values.items() if value is not None)
 
+    def set_layout(self, db, name):
+        """The node's disk layout: None keeps it, '' takes it away, a name must be a stored layout."""
+        if name is None:
+            return
+        self.columns["disk_layout_id"] = None if name == "" else oda_install.layout_id(db, name)
+
     def set_nics(self, specs, networks, replace_all=True):
         """Plan NICs from specs; a key left None keeps the stored value of that NIC.
 
@@ -644,7 +780,15 @@ class _NodePlan:
         self.columns.setdefault("hostname", self.name)
         self.columns.setdefault("state", "defined")
         self.columns.setdefault("excluded", 0)
-        for column in ("image_id", "cpus", "memory_mb", "arch", "image_version", "image_state"):
+        for column in (
+            "image_id",
+            "cpus",
+            "memory_mb",
+            "arch",
+            "image_version",
+            "image_state",
+            "disk_layout_id",
+        ):
             self.columns.setdefault(column, None)
         if self.columns.get("domain") is None and self.before is None:
             for nic_name in sorted(self.nics, key=nodeset.natural_key):

@@ -361,9 +361,48 @@ def _with_added_columns(tables, added):
     return tuple(extended)
 
 
+# Version 4: network installation.  The disk layouts nodes are installed
+# with (spec: the normalized layout as JSON text, oda_install), and every
+# report an installing node made, kept across attempts so that where a
+# killed attempt stopped stays known after the next one began.
+TABLES_V4 = (
+    table("disk_layouts", [_id(), _name(), column("spec", "text", null=False)]),
+    table(
+        "install_events",
+        [
+            _id(),
+            _reference("node_id", "nodes", cascade=True),
+            column("attempt", "int", null=False),
+            column("stage", "string", null=False),
+            column("detail", "text"),
+            column("at", "string", null=False),
+        ],
+        indexes=[("node_id",)],
+    ),
+)
+# Columns version 4 adds: what a node boots next (boot_action, NULL reads as
+# local), where its installation stands, the layout it is installed with;
+# and whether an image version's boot artifacts were exported (the kernel
+# they boot and the SHA-256 of root.squashfs, which the kernel line carries).
+COLUMNS_V4 = (
+    ("nodes", column("boot_action", "string")),
+    ("nodes", column("install_stage", "string")),
+    ("nodes", column("install_detail", "text")),
+    ("nodes", column("install_updated_at", "string")),
+    ("nodes", column("install_attempt", "int")),
+    ("nodes", _reference("disk_layout_id", "disk_layouts", null=True)),
+    ("image_versions", column("boot_kernel", "text")),
+    ("image_versions", column("boot_root_sha256", "string")),
+)
+
 # Every table of the current version, each after the tables it references,
-# with every column: what dump, restore and integrity checks walk.
-TABLES = _with_added_columns(TABLES_V1 + TABLES_V2 + TABLES_V3, COLUMNS_V3)
+# with every column: what dump, restore and integrity checks walk.  The
+# tables of version 4 go before nodes' own dependants are restored: a
+# node's disk_layout_id needs disk_layouts first.
+TABLES = _with_added_columns(
+    TABLES_V1[:4] + TABLES_V4[:1] + TABLES_V1[4:] + TABLES_V2 + TABLES_V3 + TABLES_V4[1:],
+    COLUMNS_V3 + COLUMNS_V4,
+)
 
 
 def _create_version_1(db):
@@ -386,8 +425,39 @@ def _add_image_versions(db):
         db.execute(add_column_sql(db.dialect, table_name, col))
 
 
+def add_reference_sql(dialect, table_name, col):
+    """The statements that add a column referencing another table's id to an existing table.
+
+    SQLite and PostgreSQL take the reference in ADD COLUMN; MariaDB parses
+    an inline REFERENCES and ignores it, so there the foreign key is added
+    by a statement of its own (which also indexes the column).
+    """
+    target = col["references"]
+    if dialect == "mysql":
+        return [
+            add_column_sql(dialect, table_name, col),
+            "ALTER TABLE %s ADD FOREIGN KEY (%s) REFERENCES %s (id)" % (table_name, col["name"], target),
+        ]
+    return [
+        "%s REFERENCES %s (id)" % (add_column_sql(dialect, table_name, col), target),
+        create_index_sql(table_name, (col["name"],)),
+    ]
+
+
+def _add_network_install(db):
+    """Version 4: disk_layouts and install_events, and the columns of COLUMNS_V4."""
+    for statement in create_statements(db.dialect, TABLES_V4):
+        db.execute(statement)
+    for table_name, col in COLUMNS_V4:
+        if col["references"]:
+            for statement in add_reference_sql(db.dialect, table_name, col):
+                db.execute(statement)
+        else:
+            db.execute(add_column_sql(db.dialect, table_name, col))
+
+
 # MIGRATIONS[i] takes a database from version i to version i + 1.  Append only.
-MIGRATIONS = [_create_version_1, _add_variables, _add_image_versions]
+MIGRATIONS = [_create_version_1, _add_variables, _add_image_versions, _add_network_install]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

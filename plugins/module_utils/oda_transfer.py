@@ -42,6 +42,7 @@ from . import nodeset
 from . import oda_validate as validate
 from .oda_errors import OdaConflictError, OdaNotFoundError, OdaSchemaError, OdaValidationError
 from .oda_images import package_list, version_number
+from .oda_install import BOOT_ACTIONS, FAILED, STAGES, normalize_layout
 from .oda_networks import check_network
 from .oda_nodes import IMAGE_STATES, NODE_STATES
 from .oda_packages import PACKAGE_RELATIONS, PACKAGE_STATUSES, PACKAGE_WANTED
@@ -312,6 +313,19 @@ def _package_list_text(value):
     return json.dumps(package_list(packages))
 
 
+def _layout_spec_text(value):
+    """A layout's spec as stored: the JSON text of its normal form."""
+    try:
+        spec = json.loads(_json_text(value))
+    except OdaValidationError:
+        raise OdaValidationError("invalid disk layout %.40r: not JSON" % value) from None
+    return json.dumps(normalize_layout(spec), sort_keys=True)
+
+
+def _within_attempts(value):
+    return validate.number(value, "install attempt", 0, (1 << 31) - 1)
+
+
 def _named(kind):
     return functools.partial(validate.object_name, kind=kind)
 
@@ -352,6 +366,19 @@ _COLUMN_CHECKS = {
     ("image_versions", "recipe"): functools.partial(validate.sha256_hex, what="recipe"),
     ("image_versions", "created"): functools.partial(validate.timestamp, what="creation time"),
     ("image_versions", "packages"): _package_list_text,
+    ("image_versions", "boot_kernel"): validate.kernel_release,
+    ("image_versions", "boot_root_sha256"): functools.partial(
+        validate.sha256_hex, what="root.squashfs digest"
+    ),
+    ("disk_layouts", "name"): _named("disk layout"),
+    ("disk_layouts", "spec"): _layout_spec_text,
+    ("install_events", "attempt"): _within_attempts,
+    ("install_events", "stage"): _choice((*STAGES, FAILED), "install stage"),
+    ("install_events", "at"): functools.partial(validate.timestamp, what="report time"),
+    ("nodes", "boot_action"): _choice(BOOT_ACTIONS, "boot action"),
+    ("nodes", "install_stage"): _choice((*STAGES, FAILED), "install stage"),
+    ("nodes", "install_updated_at"): functools.partial(validate.timestamp, what="install report time"),
+    ("nodes", "install_attempt"): _within_attempts,
     ("nodes", "name"): validate.hostname,
     ("nodes", "hostname"): validate.hostname,
     ("nodes", "domain"): validate.hostname,

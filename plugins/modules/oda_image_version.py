@@ -55,6 +55,20 @@ options:
   note:
     description: Free text about the version.
     type: str
+  boot_kernel:
+    description:
+      - The kernel release whose boot artifacts M(oscar.cluster.image_export) exported for this
+        version, RV(oscar.cluster.image_export#module:boot.kernel).
+      - With O(boot_root_sha256), it records that the version can be booted over the network;
+        ODA refuses to set a node's boot action to V(install) or V(stateless) until both are recorded
+        for the node's version.
+    type: str
+  boot_root_sha256:
+    description:
+      - SHA-256 digest (64 hexadecimal digits) of the exported C(root.squashfs), as
+        RV(oscar.cluster.image_export#module:boot.sha256) gives it under C(root.squashfs); the boot
+        service passes it on the kernel line, and the node refuses a root whose digest differs.
+    type: str
   state:
     description:
       - V(present) records the version or updates its record, V(absent) forgets it.
@@ -76,6 +90,14 @@ EXAMPLES = r"""
     created: "2026-01-31T12:00:00Z"
     packages: [openssh-server, slurmd]
     note: slurmd added
+  delegate_to: localhost
+
+- name: Record that version 2's boot artifacts were exported
+  oscar.cluster.oda_image_version:
+    image: debian12
+    version: 2
+    boot_kernel: "{{ exported.boot.kernel }}"
+    boot_root_sha256: "{{ exported.boot.sha256['root.squashfs'] }}"
   delegate_to: localhost
 
 - name: Forget version 1
@@ -125,6 +147,14 @@ image_version:
       description: Free text about the version, or null.
       type: str
       sample: slurmd added
+    boot_kernel:
+      description: Kernel release of the exported boot artifacts, or null when none were recorded.
+      type: str
+      sample: 6.1.0-28-amd64
+    boot_root_sha256:
+      description: SHA-256 digest of the exported C(root.squashfs), or null.
+      type: str
+      sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 """
 
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import result, run_module
@@ -138,10 +168,12 @@ OPTIONS = {
     "created": {"type": "str"},
     "packages": {"type": "list", "elements": "str"},
     "note": {"type": "str"},
+    "boot_kernel": {"type": "str"},
+    "boot_root_sha256": {"type": "str"},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
 }
 # The options that are columns of the version, under the same name in ImageVersions.ensure.
-_SAME_NAME = ("parent", "kernel", "recipe", "created", "packages", "note")
+_SAME_NAME = ("parent", "kernel", "recipe", "created", "packages", "note", "boot_kernel", "boot_root_sha256")
 
 
 def act(module, oda):

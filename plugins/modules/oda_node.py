@@ -97,6 +97,25 @@ options:
   arch:
     description: CPU architecture, such as V(x86_64).
     type: str
+  boot_action:
+    description:
+      - What the node's next network (PXE) boot does. V(local) goes on to its disk; V(install)
+        installs its image on the disk (the installer reports its stages to the head, and the
+        last one sets V(local) again); V(stateless) boots the image into memory.
+      - V(install) and V(stateless) need an image whose version (O(image_version), else the image's
+        current one) has its boot artifacts recorded in ODA
+        (O(oscar.cluster.oda_image_version#module:boot_root_sha256)); the error says what is missing.
+      - Setting V(install) on a node that was not installing starts its install anew; where the
+        last attempt stopped stays in its install history (C(oda node history)).
+      - A node that never had one boots V(local).
+    type: str
+    choices: [local, install, stateless]
+  disk_layout:
+    description:
+      - Name of the disk layout the node is installed with (M(oscar.cluster.oda_disk_layout)); it must
+        exist. V("") takes the node's layout away, so that the layout named V(default) applies (or
+        the built-in one when there is none).
+    type: str
   cluster:
     description: Cluster the node belongs to.
     type: str
@@ -145,6 +164,12 @@ EXAMPLES = r"""
         name: node001
         image_version: 3
         image_state: in-sync
+
+    - name: Install node002 at its next network boot, on the layout named scratch
+      oscar.cluster.oda_node:
+        name: node002
+        disk_layout: scratch
+        boot_action: install
 
     - name: Remove a node
       oscar.cluster.oda_node:
@@ -206,6 +231,24 @@ node:
       description: CPU architecture, or null.
       type: str
       sample: x86_64
+    boot_action:
+      description: What the node's next network boot does (V(local), V(install), V(stateless)).
+      type: str
+      sample: local
+    disk_layout:
+      description: Name of the node's own disk layout, or null.
+      type: str
+      sample: scratch
+    install_stage:
+      description:
+        - The last stage its installer reported (V(booted) ... V(installed)), or V(failed), or null
+          before any report of this install.
+      type: str
+      sample: copied
+    install_attempt:
+      description: Number of install attempts made (each V(booted) report starts one), or null.
+      type: int
+      sample: 1
     groups:
       description: Names of the node's groups, sorted.
       type: list
@@ -234,6 +277,7 @@ node:
           sample: private
 """
 
+from ansible_collections.oscar.cluster.plugins.module_utils.oda_install import BOOT_ACTIONS
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import present_or_absent, run_module
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_nodes import IMAGE_STATES, NODE_STATES
 
@@ -260,6 +304,8 @@ OPTIONS = {
     "cpus": {"type": "int"},
     "memory_mb": {"type": "int"},
     "arch": {"type": "str"},
+    "boot_action": {"type": "str", "choices": list(BOOT_ACTIONS)},
+    "disk_layout": {"type": "str"},
     "cluster": {"type": "str", "default": "oscar"},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
 }
@@ -277,6 +323,8 @@ _SAME_NAME = (
     "cpus",
     "memory_mb",
     "arch",
+    "boot_action",
+    "disk_layout",
 )
 
 

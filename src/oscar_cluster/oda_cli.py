@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 
-from oscar_cluster.module_utils import nodeset
+from oscar_cluster.module_utils import nodeset, oda_install
 from oscar_cluster.module_utils import oda_transfer as transfer
 from oscar_cluster.module_utils.oda import Oda
 from oscar_cluster.module_utils.oda_db import DEFAULT_URL, PASSWORD_ENV, URL_ENV, resolve
@@ -222,6 +222,15 @@ def _verb(args, done):
 # --- columns of the listings ---------------------------------------------------
 
 
+def _partition_text(partition):
+    """'root:ext4:/=rest', 'swap=512': a partition in one word."""
+    parts = [partition["label"], partition.get("fs") or partition["type"]]
+    if partition.get("mount"):
+        parts.append(partition["mount"])
+    size = "rest" if partition["size_mib"] is None else str(partition["size_mib"])
+    return "%s=%s" % (":".join(parts), size)
+
+
 def _nics_text(node):
     return "; ".join(" ".join(_cell(nic[key]) for key in ("name", "ip", "mac")) for nic in node["nics"])
 
@@ -235,8 +244,23 @@ NODE_COLUMNS = [
     *_fields("name", "state", "excluded", "image"),
     ("VERSION", operator.itemgetter("image_version")),
     ("IMAGE STATE", operator.itemgetter("image_state")),
+    ("BOOT", operator.itemgetter("boot_action")),
+    ("INSTALL", operator.itemgetter("install_stage")),
     *_fields("groups"),
     ("NICS (name ip mac)", _nics_text),
+]
+HISTORY_COLUMNS = _fields("attempt", "stage", "at", "detail")
+LAYOUT_COLUMNS = [
+    ("NAME", operator.itemgetter("name")),
+    ("DEVICE", lambda layout: layout["device"] or "first disk"),
+    ("PARTITIONS", lambda layout: " ".join(_partition_text(part) for part in layout["partitions"])),
+    ("NODES", lambda layout: nodeset.fold(layout["nodes"]) if layout["nodes"] else None),
+]
+PARTITION_COLUMNS = [
+    *_fields("label", "type"),
+    ("SIZE (MiB)", lambda part: "rest" if part["size_mib"] is None else part["size_mib"]),
+    ("FS", lambda part: part.get("fs")),
+    ("MOUNT", lambda part: part.get("mount")),
 ]
 MAC_COLUMNS = _fields("node", "nic", "mac", "ip", "network")
 NETWORK_COLUMNS = [
@@ -573,10 +597,11 @@ def _group_changes(values):
 
 def usage_node_modify(args):
     asked = (args.image, args.state, args.excluded, args.image_version, args.image_state)
+    asked += (args.boot, args.disk_layout)
     if all(value is None for value in asked) and not args.group:
         args.command_parser.error(
             "nothing to modify: give --image, --image-version, --image-state, --state, --exclude,"
-            " --include or --group"
+            " --include, --group, --boot or --disk-layout"
         )
 
 
@@ -591,6 +616,8 @@ def cmd_node_modify(oda, args):
         remove_groups=removed,
         image_version=args.image_version,
         image_state=args.image_state,
+        boot_action=args.boot,
+        disk_layout=args.disk_layout,
         check_mode=args.check,
     )
     changed, names = changed_nodes(outcome)
@@ -599,6 +626,73 @@ def cmd_node_modify(oda, args):
     else:
         line = "nothing to change: %s is as asked already" % args.nodeset
     _report(args, [line], {"changed": changed, "nodes": names, "check": args.check})
+
+
+def cmd_node_history(oda, args):
+    with oda.db.transaction(write=False):
+        status = oda_install.install_status(oda.db, args.name)
+        events = oda_install.install_history(oda.db, args.name)
+    if _format(args) != "table":
+        sys.stdout.write(_structured(args, dict(status, history=events)))
+        return
+    _say(
+        "node %s: boot %s, install stage %s, attempt %s%s"
+        % (
+            status["node"],
+            status["boot_action"],
+            _cell(status["install_stage"]),
+            _cell(status["install_attempt"]),
+            ", layout %s" % status["disk_layout"] if status["disk_layout"] else "",
+        )
+    )
+    if events:
+        for line in _table(HISTORY_COLUMNS, events):
+            _say(line)
+    else:
+        _say("no install reports")
+
+
+def cmd_layout_list(oda, args):
+    _listing(args, LAYOUT_COLUMNS, oda_install.list_layouts(oda.db))
+
+
+def cmd_layout_show(oda, args):
+    layout = oda_install.get_layout(oda.db, args.name)
+    if layout is None:
+        if args.name != oda_install.DEFAULT_LAYOUT_NAME:
+            raise OdaNotFoundError("unknown disk layout '%s'" % args.name)
+        # What a node without a layout gets while no layout named default is stored.
+        layout = dict(oda_install.BUILTIN_LAYOUT, name=args.name, builtin=True)
+    if _format(args) != "table":
+        sys.stdout.write(_structured(args, layout))
+        return
+    _say("name: %s%s" % (layout["name"], " (built in)" if layout.get("builtin") else ""))
+    _say("device: %s" % (layout["device"] or "the first disk that is not removable"))
+    _say("smallest disk: %d MiB" % oda_install.layout_min_mib(layout))
+    if layout.get("min_disk_mib"):
+        _say("min_disk_mib: %d" % layout["min_disk_mib"])
+    for line in _table(PARTITION_COLUMNS, layout["partitions"]):
+        _say(line)
+
+
+def cmd_layout_define(oda, args):
+    spec = _load_yaml(_read_text(args.file), _source_name(args.file))
+    changed, before, after = oda_install.define_layout(oda.db, args.name, spec, check_mode=args.check)
+    if not changed:
+        line = "nothing to change: layout %s is as asked already" % args.name
+    else:
+        line = "%s layout %s: %s" % (
+            _verb(args, "changed" if before else "created"),
+            args.name,
+            " ".join(_partition_text(part) for part in after["partitions"]),
+        )
+    _report(args, [line], {"changed": changed, "before": before, "after": after, "check": args.check})
+
+
+def cmd_layout_remove(oda, args):
+    _remove_named(
+        args, "layout", lambda name, check_mode: oda_install.remove_layout(oda.db, name, check_mode)
+    )
 
 
 def cmd_node_remove(oda, args):
@@ -755,6 +849,8 @@ examples:
   oda node add 'node[001-064]' --network cluster --start-ip 10.0.0.11 --image rocky9
   oda macs import /var/lib/misc/dnsmasq.leases --nodes 'node[001-064]'
   oda node modify 'node[001-004]' --state down --exclude --group=-oscar_clients
+  oda layout define default layout.yml && oda node modify node001 --boot install
+  oda node history node001
   oda nodes '@oscar_clients' --format yaml
   oda export cluster.yml && oda --database sqlite:/tmp/copy.db import cluster.yml
   oda dump oda.jsonl && oda --database postgresql://oscar@db/oda restore oda.jsonl
@@ -1024,7 +1120,8 @@ def _add_node_verbs(verbs):
         epilog="examples:\n  oda node modify 'node[001-064]' --image rocky9-v2\n"
         "  oda node modify node007 --state down --exclude\n"
         "  oda node modify @oscar_clients --image-version 3 --image-state in-sync\n"
-        "  oda node modify 'node[001-008]' --group +gpu --group=-oscar_clients",
+        "  oda node modify 'node[001-008]' --group +gpu --group=-oscar_clients\n"
+        "  oda node modify 'node[001-004]' --boot install --disk-layout scratch",
     )
     modify.add_argument("nodeset", metavar="NODESET", help="the nodes; each must exist")
     modify.add_argument("--image", metavar="IMAGE", help="the image they boot")
@@ -1046,7 +1143,26 @@ def _add_node_verbs(verbs):
         action="append",
         help="+GROUP or GROUP joins a group, -GROUP leaves it; repeat as needed",
     )
+    modify.add_argument(
+        "--boot",
+        metavar="ACTION",
+        help="what their next network boot does: one of %s (install needs their image version's"
+        " boot artifacts recorded)" % ", ".join(oda_install.BOOT_ACTIONS),
+    )
+    modify.add_argument(
+        "--disk-layout",
+        metavar="LAYOUT",
+        help="the disk layout they are installed with ('' for none: the layout named default)",
+    )
     _check_option(modify)
+    history = node.add(
+        "history",
+        cmd_node_history,
+        "show a node's boot action, install stage and every install report, attempt by attempt",
+        epilog="example:\n  oda node history node001",
+        reads=True,
+    )
+    history.add_argument("name", metavar="NAME", help="the node's name")
     remove = node.add(
         "remove",
         cmd_node_remove,
@@ -1194,6 +1310,58 @@ def _add_object_verbs(verbs):
     versions.add_argument("name", metavar="NAME", help="the image's name")
 
 
+def _add_layout_verbs(verbs):
+    layout = _group_parser(
+        verbs,
+        "layout",
+        "define, show, list and remove the disk layouts nodes are installed with",
+        "A node without a layout (oda node modify --disk-layout) is installed with the\n"
+        "layout named default, else with a built-in one: bios 1 MiB, efi 256 MiB vfat\n"
+        "on /boot/efi, swap 512 MiB, the rest ext4 on /.\n\n"
+        "examples:\n  oda layout define scratch scratch.yml\n  oda layout show default\n"
+        "  oda layout list\n  oda layout remove scratch",
+    )
+    layout.add(
+        "list",
+        cmd_layout_list,
+        "list the disk layouts and the nodes using each",
+        epilog="example:\n  oda layout list --format yaml",
+        reads=True,
+    )
+    show = layout.add(
+        "show",
+        cmd_layout_show,
+        "show a layout's partitions (default: the built-in one while none is stored)",
+        epilog="example:\n  oda layout show default --format yaml",
+        reads=True,
+    )
+    show.add_argument("name", metavar="NAME", help="the layout's name")
+    define = layout.add(
+        "define",
+        cmd_layout_define,
+        "define a layout from a YAML or JSON file, or replace the stored one",
+        epilog="FILE holds device (optional, null: the first disk), min_disk_mib (optional)\n"
+        "and partitions, each label, size_mib (left out: the rest of the disk, last\n"
+        "only), type (bios, efi, swap, linux), fs (ext4, vfat) and mount:\n\n"
+        "  partitions:\n"
+        "    - {label: bios, size_mib: 1, type: bios}\n"
+        "    - {label: efi, size_mib: 256, type: efi, fs: vfat, mount: /boot/efi}\n"
+        "    - {label: root, type: linux, fs: ext4, mount: /}\n\n"
+        "example:\n  oda layout define scratch scratch.yml --check",
+    )
+    define.add_argument("name", metavar="NAME", help="the layout's name")
+    define.add_argument("file", metavar="FILE", help="the layout ('-' for standard input)")
+    _check_option(define)
+    remove = layout.add(
+        "remove",
+        cmd_layout_remove,
+        "remove a layout no node uses",
+        epilog="example:\n  oda layout remove scratch",
+    )
+    remove.add_argument("name", metavar="NAME", help="the layout's name")
+    _check_option(remove)
+
+
 def build_parser():
     """The whole command line of oda."""
     common = _common_options()
@@ -1214,6 +1382,7 @@ def build_parser():
     _add_shortcuts(verbs)
     _add_node_verbs(verbs)
     _add_object_verbs(verbs)
+    _add_layout_verbs(verbs)
     return parser
 
 

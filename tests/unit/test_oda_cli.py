@@ -257,7 +257,7 @@ def test_fields_of_an_unknown_table_names_it(run):
 
 def test_nodes_lists_a_node_set_in_every_format(cluster):
     table = cluster("nodes", "node[01-02]").out.splitlines()
-    assert table[0].split()[:8] == [
+    assert table[0].split()[:10] == [
         "NAME",
         "STATE",
         "EXCLUDED",
@@ -265,6 +265,8 @@ def test_nodes_lists_a_node_set_in_every_format(cluster):
         "VERSION",
         "IMAGE",
         "STATE",
+        "BOOT",
+        "INSTALL",
         "GROUPS",
     ]
     assert table[1].split() == [
@@ -273,6 +275,8 @@ def test_nodes_lists_a_node_set_in_every_format(cluster):
         "no",
         "-",
         "-",
+        "-",
+        "local",
         "-",
         "oscar_clients",
         "eth0",
@@ -946,3 +950,109 @@ def test_oda_command_takes_the_database_and_password_from_the_environment(tmp_pa
     )
     assert result.returncode == EXIT_OK, result.stderr
     assert json.loads(result.stdout)["database"] == database
+
+
+# --- network installation ------------------------------------------------------
+
+ROOT_SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+LAYOUT = """\
+partitions:
+  - {label: efi, size_mib: 256, type: efi, mount: /boot/efi}
+  - {label: root, type: linux, fs: ext4, mount: /}
+"""
+
+
+def _bootable(url):
+    """rocky9 version 1 current, with its boot artifacts recorded, and the image of node01."""
+    oda = Oda.open(url)
+    try:
+        oda.image_versions.ensure("rocky9", 1, boot_kernel="6.1.0-28-amd64", boot_root_sha256=ROOT_SHA)
+        oda.images.ensure("rocky9", current_version=1)
+        oda.nodes.update("node01", image="rocky9")
+    finally:
+        oda.close()
+
+
+def test_boot_actions_and_install_history(cluster, url):
+    header, first = cluster("nodes", "node01").out.splitlines()[:2]
+    assert header.split()[7:9] == ["BOOT", "INSTALL"]
+    assert first.split()[6:8] == ["local", "-"]
+    refused(cluster, url, "node node01 has no image", "node", "modify", "node01", "--boot", "install")
+    refused(cluster, url, "invalid boot action 'pxe'", "node", "modify", "node01", "--boot", "pxe")
+    _bootable(url)
+    assert cluster("node", "modify", "node01", "--boot", "install", "--check").out.startswith("would change")
+    assert nodes_of(url)["node01"]["boot_action"] == "local"
+    assert cluster("node", "modify", "node01", "--boot", "install").out == "changed 1 nodes: node01\n"
+    oda = Oda.open(url)
+    try:
+        from oscar_cluster.module_utils import oda_install
+
+        oda_install.record_report(oda.db, "node01", "booted")
+        oda_install.record_report(oda.db, "node01", "failed", detail="no disk")
+        oda_install.record_report(oda.db, "node01", "booted")
+    finally:
+        oda.close()
+    assert cluster("nodes", "node01").out.splitlines()[1].split()[6:8] == ["install", "booted"]
+    history = cluster("node", "history", "node01").out.splitlines()
+    assert history[0] == "node node01: boot install, install stage booted, attempt 2"
+    assert history[1].split() == ["ATTEMPT", "STAGE", "AT", "DETAIL"]
+    assert [line.split()[:2] for line in history[2:]] == [["1", "booted"], ["1", "failed"], ["2", "booted"]]
+    assert history[3].endswith("no disk")
+    data = json.loads(cluster("node", "history", "node01", "--format", "json").out)
+    assert (data["install_attempt"], len(data["history"])) == (2, 3)
+    assert cluster("node", "history", "node02").out.splitlines()[1] == "no install reports"
+    refused(cluster, url, "unknown node 'node99'", "node", "history", "node99")
+
+
+def test_layouts_are_defined_shown_listed_used_and_removed(cluster, url):
+    assert cluster("layout", "define", "small", "-", "--check", stdin=LAYOUT).out.startswith("would create")
+    assert cluster("layout", "list").out.splitlines()[1:] == []
+    created = cluster("layout", "define", "small", "-", stdin=LAYOUT)
+    assert created.out == "created layout small: efi:vfat:/boot/efi=256 root:ext4:/=rest\n"
+    again = cluster("layout", "define", "small", "-", stdin=LAYOUT)
+    assert again.out == "nothing to change: layout small is as asked already\n"
+    assert cluster("node", "modify", "node0[1-2]", "--disk-layout", "small").code == EXIT_OK
+    listed = cluster("layout", "list").out.splitlines()
+    assert listed[1].split() == [
+        "small",
+        "first",
+        "disk",
+        "efi:vfat:/boot/efi=256",
+        "root:ext4:/=rest",
+        "node[01-02]",
+    ]
+    shown = cluster("layout", "show", "small").out
+    assert "smallest disk: 258 MiB" in shown
+    assert (
+        json.loads(cluster("layout", "show", "small", "--format", "json").out)["partitions"][1]["fs"]
+        == "ext4"
+    )
+    assert "(built in)" in cluster("layout", "show", "default").out
+    refused(cluster, url, "unknown disk layout 'nosuch'", "layout", "show", "nosuch")
+    refused(cluster, url, "still used by nodes node[01-02]", "layout", "remove", "small")
+    refused(
+        cluster,
+        url,
+        "the layout needs 258 MiB",
+        "layout",
+        "define",
+        "tiny",
+        "-",
+        stdin=LAYOUT + "min_disk_mib: 100\n",
+    )
+    refused(
+        cluster,
+        url,
+        "no root",
+        "layout",
+        "define",
+        "bad",
+        "-",
+        stdin="partitions: [{label: a, type: swap, size_mib: 1}]\n",
+    )
+    refused(
+        cluster, url, "unknown disk layout 'nosuch'", "node", "modify", "node01", "--disk-layout", "nosuch"
+    )
+    assert cluster("node", "modify", "node0[1-2]", "--disk-layout", "").code == EXIT_OK
+    assert cluster("layout", "remove", "small").out == "removed layout small\n"
+    assert cluster("layout", "remove", "small").out == "nothing to remove: there is no layout small\n"

@@ -95,6 +95,8 @@ def test_a_version_is_recorded_then_left_alone_and_updated(oda):
         "created": "2026-01-31T12:00:00Z",
         "packages": ["openssh-server", "slurmd=23.02.6-1"],
         "note": "first",
+        "boot_kernel": None,
+        "boot_root_sha256": None,
     }
     assert oda.image_versions.ensure("debian12", 1, recipe=RECIPE, packages=after["packages"]) == (
         False,

@@ -36,6 +36,10 @@ def test_a_node_is_created_with_nics_and_groups_then_left_alone(cluster):
         "cpus": 64,
         "memory_mb": 262144,
         "arch": "x86_64",
+        "boot_action": "local",
+        "disk_layout": None,
+        "install_stage": None,
+        "install_attempt": None,
         "groups": ["oscar_clients"],
         "nics": [
             {"name": "eth0", "mac": "52:54:00:ab:cd:ef", "ip": "10.0.0.11", "network": "cluster"},

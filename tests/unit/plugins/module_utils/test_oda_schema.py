@@ -12,6 +12,7 @@ from ansible_collections.oscar.cluster.plugins.module_utils.oda_schema import (
     TABLES,
     TABLES_V1,
     TABLES_V2,
+    TABLES_V3,
     column,
     create_statements,
     current_version,
@@ -25,6 +26,7 @@ TABLE_NAMES = [
     "clusters",
     "networks",
     "images",
+    "disk_layouts",
     "nodes",
     "nics",
     "node_groups",
@@ -39,6 +41,7 @@ TABLE_NAMES = [
     "group_vars",
     "node_vars",
     "image_versions",
+    "install_events",
 ]
 
 
@@ -57,20 +60,31 @@ def ready(db):
     return db
 
 
-def test_the_schema_is_at_version_3_with_three_migrations():
-    assert SCHEMA_VERSION == 3
+def test_the_schema_is_at_version_4_with_four_migrations():
+    assert SCHEMA_VERSION == 4
     assert len(MIGRATIONS) == SCHEMA_VERSION
     assert [table["name"] for table in TABLES] == TABLE_NAMES
-    # The current description is version 1's tables with version 3's columns added at their end.
-    for old, new in zip(TABLES_V1 + TABLES_V2, TABLES, strict=False):
-        assert new["columns"][: len(old["columns"])] == old["columns"]
+    # The current description is the older tables with the later columns added at their end.
+    current = {tab["name"]: tab for tab in TABLES}
+    for old in TABLES_V1 + TABLES_V2 + TABLES_V3:
+        assert current[old["name"]]["columns"][: len(old["columns"])] == old["columns"]
     added = {
-        tab["name"]: [col["name"] for col in tab["columns"][len(old["columns"]) :]]
-        for old, tab in zip(TABLES_V1, TABLES, strict=False)
+        tab["name"]: [col["name"] for col in current[tab["name"]]["columns"][len(tab["columns"]) :]]
+        for tab in TABLES_V1 + TABLES_V3
     }
     assert added["images"] == ["current_version", "kernel", "suite"]
-    assert added["nodes"] == ["image_version", "image_state"]
-    assert [name for name, columns in added.items() if columns] == ["images", "nodes"]
+    assert added["nodes"] == [
+        "image_version",
+        "image_state",
+        "boot_action",
+        "install_stage",
+        "install_detail",
+        "install_updated_at",
+        "install_attempt",
+        "disk_layout_id",
+    ]
+    assert added["image_versions"] == ["boot_kernel", "boot_root_sha256"]
+    assert [name for name, columns in added.items() if columns] == ["images", "nodes", "image_versions"]
 
 
 def _columns_of(db, table_name):
@@ -87,16 +101,66 @@ def _described_columns(table_name):
     return [col["name"] for col in next(tab for tab in TABLES if tab["name"] == table_name)["columns"]]
 
 
-def _database_at_version_2(db):
-    """A database built by the first two migrations only, as a release before images had versions left it."""
-    for version in (1, 2):
+def _database_at_version(db, last):
+    """A database built by the first migrations only, up to version last, as an older release left it."""
+    for version in range(1, last + 1):
         with db.transaction():
             MIGRATIONS[version - 1](db)
             oda_schema._record_version(db, version)
     init(db)
 
 
-def test_a_version_2_database_is_upgraded_to_3_keeping_its_data(db):
+def _database_at_version_2(db):
+    """A database as a release before images had versions left it."""
+    _database_at_version(db, 2)
+
+
+def test_a_version_3_database_is_upgraded_to_4_keeping_its_data(db):
+    _database_at_version(db, 3)
+    db.execute("INSERT INTO images (name, state, current_version) VALUES ('debian12', 'defined', 1)")
+    image = db.query_one("SELECT id FROM images")["id"]
+    db.execute(
+        "INSERT INTO image_versions (image_id, version, kernel) VALUES (?, 1, '6.1.0-28-amd64')", (image,)
+    )
+    node = _add_node(db, "n1")
+    db.execute("UPDATE nodes SET image_id = ?, image_version = 1 WHERE id = ?", (image, node))
+    assert not db.table_exists("disk_layouts")
+    assert ensure_schema(db) == (3, 4)
+    assert db.query(
+        "SELECT name, image_version, boot_action, install_stage, install_detail, install_updated_at,"
+        " install_attempt, disk_layout_id FROM nodes"
+    ) == [
+        {
+            "name": "n1",
+            "image_version": 1,
+            "boot_action": None,
+            "install_stage": None,
+            "install_detail": None,
+            "install_updated_at": None,
+            "install_attempt": None,
+            "disk_layout_id": None,
+        }
+    ]
+    assert db.query("SELECT version, kernel, boot_kernel, boot_root_sha256 FROM image_versions") == [
+        {"version": 1, "kernel": "6.1.0-28-amd64", "boot_kernel": None, "boot_root_sha256": None}
+    ]
+    db.execute("INSERT INTO disk_layouts (name, spec) VALUES ('small', '{}')")
+    layout = db.query_one("SELECT id FROM disk_layouts")["id"]
+    db.execute("UPDATE nodes SET disk_layout_id = ? WHERE id = ?", (layout, node))
+    # The added reference is a foreign key on every backend: no dangling layout, no removal in use.
+    with pytest.raises(OdaConflictError):
+        db.execute("UPDATE nodes SET disk_layout_id = 999 WHERE id = ?", (node,))
+    with pytest.raises(OdaConflictError):
+        db.execute("DELETE FROM disk_layouts WHERE id = ?", (layout,))
+    db.execute(
+        "INSERT INTO install_events (node_id, attempt, stage, at) VALUES (?, 1, 'booted', ?)",
+        (node, "2026-01-01T00:00:00Z"),
+    )
+    db.execute("DELETE FROM nodes WHERE id = ?", (node,))
+    assert db.query("SELECT * FROM install_events") == []
+
+
+def test_a_version_2_database_is_upgraded_to_4_keeping_its_data(db):
     _database_at_version_2(db)
     db.execute("INSERT INTO images (name, distro, state) VALUES ('debian12', 'debian-12', 'defined')")
     image = db.query_one("SELECT id FROM images")["id"]
@@ -104,7 +168,7 @@ def test_a_version_2_database_is_upgraded_to_3_keeping_its_data(db):
     db.execute("UPDATE nodes SET image_id = ?, cpus = 8 WHERE id = ?", (image, node))
     db.execute("INSERT INTO node_vars (node_id, var_key, value) VALUES (?, 'rack', '\"r1\"')", (node,))
     assert not db.table_exists("image_versions")
-    assert ensure_schema(db) == (2, 3)
+    assert ensure_schema(db) == (2, 4)
     assert db.query("SELECT name, distro, state, current_version, kernel, suite FROM images") == [
         {
             "name": "debian12",
@@ -134,7 +198,7 @@ def test_an_upgraded_database_and_a_new_one_have_the_described_columns(db, upgra
     if upgraded:
         _database_at_version_2(db)
     ensure_schema(db)
-    for table_name in ("images", "nodes", "image_versions"):
+    for table_name in ("images", "nodes", "image_versions", "disk_layouts", "install_events"):
         assert _columns_of(db, table_name) == _described_columns(table_name)
 
 

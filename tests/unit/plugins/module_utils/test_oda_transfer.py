@@ -8,6 +8,7 @@ import copy
 import json
 
 import pytest
+from ansible_collections.oscar.cluster.plugins.module_utils import oda_install
 from ansible_collections.oscar.cluster.plugins.module_utils import oda_transfer as transfer
 from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_errors import (
@@ -47,7 +48,15 @@ def fill(oda):
     oda.images.ensure("rocky9", distro="rocky-9", arch="x86_64", path="/var/lib/oscar/images/rocky9")
     oda.image_versions.ensure("rocky9", 1, created="2026-01-31T12:00:00Z", packages=["openssh-server"])
     oda.image_versions.ensure(
-        "rocky9", 2, parent=1, kernel="6.1.0-28-amd64", recipe="ab" * 32, packages=["slurmd"], note="slurm"
+        "rocky9",
+        2,
+        parent=1,
+        kernel="6.1.0-28-amd64",
+        recipe="ab" * 32,
+        packages=["slurmd"],
+        note="slurm",
+        boot_kernel="6.1.0-28-amd64",
+        boot_root_sha256="cd" * 32,
     )
     oda.images.ensure("rocky9", suite="bookworm", current_version=2, kernel="6.1.0-28-amd64")
     oda.groups.ensure("gpu", description="nodes with GPUs")
@@ -78,6 +87,15 @@ def fill(oda):
     )
     oda.packages.set_status("slurm", "installed", node="node01")
     oda.packages.set_status("munge", "should_be_installed", node="node01")
+    oda_install.define_layout(
+        oda.db,
+        "small",
+        {"partitions": [{"label": "root", "size_mib": None, "type": "linux", "fs": "ext4", "mount": "/"}]},
+    )
+    oda.nodes.ensure("node04", disk_layout="small")
+    oda_install.set_boot_action(oda.db, "node01", "install")
+    oda_install.record_report(oda.db, "node01", "booted")
+    oda_install.record_report(oda.db, "node01", "failed", detail="disk too small")
     oda.packages.set_status("pbs", "uninstalled", node="node02")
     oda.packages.set_status("slurm", "installed", image="rocky9")
     oda.steps.set("survey", "done")
@@ -266,6 +284,28 @@ BAD_ROWS = [
         "invalid node image state 'broken': expected one of updating, in-sync, update-failed",
     ),
     ("images", lambda row: row.update(kernel="a b"), OdaValidationError, "invalid kernel release 'a b'"),
+    ("nodes", lambda row: row.update(boot_action="pxe"), OdaValidationError, "invalid boot action 'pxe'"),
+    (
+        "nodes",
+        lambda row: row.update(install_stage="done"),
+        OdaValidationError,
+        "invalid install stage 'done'",
+    ),
+    ("nodes", lambda row: row.update(disk_layout="nosuch"), OdaNotFoundError, "unknown disk_layout 'nosuch'"),
+    ("install_events", lambda row: row.update(stage="x"), OdaValidationError, "invalid install stage 'x'"),
+    ("install_events", lambda row: row.update(node="ghost"), OdaNotFoundError, "unknown node 'ghost'"),
+    (
+        "disk_layouts",
+        lambda row: row.update(spec='{"partitions": []}'),
+        OdaValidationError,
+        "partitions must be a list",
+    ),
+    (
+        "image_versions",
+        lambda row: row.update(boot_root_sha256="xyz"),
+        OdaValidationError,
+        "invalid root.squashfs digest 'xyz'",
+    ),
 ]
 
 

@@ -13,6 +13,8 @@ VERSION_2 = {
     "created": "2026-01-31T12:00:00Z",
     "packages": ["openssh-server", "slurmd"],
     "note": "slurmd added",
+    "boot_kernel": "6.1.0-28-amd64",
+    "boot_root_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 }
 
 

@@ -41,6 +41,10 @@ def test_a_node_is_created_with_nics_groups_and_facts_then_left_alone(cluster):
         "cpus": 8,
         "memory_mb": 16384,
         "arch": "x86_64",
+        "boot_action": "local",
+        "disk_layout": None,
+        "install_stage": None,
+        "install_attempt": None,
         "groups": ["gpu", "oscar_clients"],
         "nics": [nic()],
     }
