@@ -23,6 +23,10 @@ description:
   - Each node's image, the version of that image it runs and where it stands with it become the host
     variables C(oda_image), C(oda_image_version) and C(oda_image_state) (C(updating), C(in-sync) or
     C(update-failed)); each is left unset while ODA holds no value.
+  - Network installation gives every node C(oda_boot_action), what its next network boot does
+    (C(local), C(install) or C(stateless)), and once set, C(oda_disk_layout) (its own disk layout),
+    C(oda_install_stage) (the last stage its installer reported, or C(failed)) and
+    C(oda_install_attempt) (the number of install attempts).
   - "ODA's networks become one variable of the group C(all), C(oda_networks): a list, by name, of
     each network's C(name), C(cidr), C(gateway), C(domain), C(dhcp_start), C(dhcp_end), C(mtu) and
     C(cluster) (unset ones are C(null)), as C(oscar.cluster.oda_info query=networks) returns them.

@@ -66,7 +66,11 @@ def host_variables(node, network=None):
         "oda_macs": [nic["mac"] for nic in node["nics"] if nic.get("mac")],
         "oda_ips": [nic["ip"] for nic in node["nics"] if nic.get("ip")],
     }
-    for key in ("domain", "image", "image_version", "image_state", "cpus", "memory_mb", "arch"):
+    # What the node's next network boot does: always set, local unless ODA says otherwise.
+    variables["oda_boot_action"] = node.get("boot_action") or "local"
+    optional = ("domain", "image", "image_version", "image_state", "cpus", "memory_mb", "arch")
+    optional += ("disk_layout", "install_stage", "install_attempt")
+    for key in optional:
         if node.get(key) is not None:
             variables["oda_" + key] = node[key]
     if node.get("domain"):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from ansible_collections.oscar.cluster.plugins.module_utils import oda_install
 from ansible_collections.oscar.cluster.plugins.module_utils.oda import Oda
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
@@ -60,6 +61,13 @@ def cluster(tmp_path_factory):
     oda.nodes.ensure("node002", groups=["oscar_clients", "gpu"], cpus=64, memory_mb=524288)
     oda.nodes.ensure("node002", image_version=2, image_state="in-sync")
     oda.nodes.set_state("node003", "dead")
+    oda.image_versions.ensure("deb12", 1, boot_kernel="6.1.0-28-amd64", boot_root_sha256="ab" * 32)
+    oda.images.ensure("deb12", current_version=1)
+    oda_install.define_layout(
+        oda.db, "small", {"partitions": [{"label": "r", "type": "linux", "fs": "ext4", "mount": "/"}]}
+    )
+    oda.nodes.ensure("node001", disk_layout="small", boot_action="install")
+    oda_install.record_report(oda.db, "node001", "booted")
     oda.nodes.ensure("node004", excluded=True)
     oda.variables.set("cluster", "oscar", {"ansible_user": "root", "site": "lab"})
     oda.variables.set("group", "gpu", {"cuda": True})
@@ -138,6 +146,12 @@ def test_host_variables_describe_the_node_its_nics_and_stored_variables(cluster)
     assert "oda_image_version" not in hostvars["node001"]
     assert "oda_image_state" not in hostvars["node001"]
     assert hostvars["node001"]["rack"] == "r1"
+    installing = hostvars["node001"]
+    assert (installing["oda_boot_action"], installing["oda_install_stage"]) == ("install", "booted")
+    assert (installing["oda_install_attempt"], installing["oda_disk_layout"]) == (1, "small")
+    assert (node["oda_boot_action"], hostvars["head"]["oda_boot_action"]) == ("local", "local")
+    for key in ("oda_install_stage", "oda_install_attempt", "oda_disk_layout"):
+        assert key not in node
     # The head's first NIC with an address, eth0, unless a management network is named.
     assert hostvars["head"]["ansible_host"] == "10.0.0.10"
 
