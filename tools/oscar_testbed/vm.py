@@ -120,7 +120,13 @@ def qemu_argv(machine, paths, *, uefi=False, accel=DEFAULT_ACCEL, memory_mib=DEF
     ]
     if uefi:
         # OVMF orders its boot options by bootindex (it ignores -boot order).
+        # Its own PXE clients would follow iPXE's `exit` with minutes of
+        # DHCP and IPv6 attempts before the disk: iPXE does the network boot.
         argv += [
+            "-fw_cfg",
+            "name=opt/org.tianocore/IPv4PXESupport,string=n",
+            "-fw_cfg",
+            "name=opt/org.tianocore/IPv6PXESupport,string=n",
             "-drive",
             f"if=pflash,format=raw,unit=0,readonly=on,file={host.OVMF_CODE}",
             "-drive",
