@@ -353,6 +353,13 @@ class Vm:
                 f"{self.name} needs {memory_mib} MiB but only {available} MiB is available "
                 f"({host.MEMORY_RESERVED_MIB} MiB kept for the machine)"
             )
+        running = [m.name for m in self.bed.vms() if m.name != self.name and m.running()]
+        if len(running) + 1 > (os.cpu_count() or 1):
+            # Emulated machines each keep a core busy; more than the cores slow all of them down.
+            self.log(
+                f"warning: {self.name} makes {len(running) + 1} running machines on "
+                f"{os.cpu_count()} cores (running: {', '.join(running)}); each boots slower"
+            )
         if not os.path.exists(self.paths.disk):
             self.create_disk()
         if uefi and not os.path.exists(self.paths.uefi_vars):

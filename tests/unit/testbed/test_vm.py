@@ -621,3 +621,12 @@ def test_prerequisites_include_what_the_machines_need(monkeypatch):
 
 def test_testbed_default_disk_size_is_the_layouts():
     assert layout.make_plan("tb", 0, 0, vms=1).vm_disk_size == testbed.DEFAULT_VM_DISK_SIZE
+
+
+def test_start_warns_when_more_machines_would_run_than_there_are_cores(
+    a_vm, quiet_machine, monkeypatch, log_messages
+):
+    monkeypatch.setattr(vm.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(vm.Vm, "running", lambda machine: machine.name == "node003")
+    a_vm.start()
+    assert any("2 running machines on 1 cores (running: node003)" in message for message in log_messages)
