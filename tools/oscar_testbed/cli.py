@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from oscar_testbed import host, image, testbed
+from oscar_testbed import host, image, testbed, vm
 from oscar_testbed.errors import TestbedError
 
 HOST_VERBS = {
@@ -47,6 +47,19 @@ def build_parser():
 
     up = verbs.add_parser("up", help="create a testbed and wait until every host is up")
     up.add_argument("--nodes", type=int, default=4, help="compute nodes (default: %(default)s)")
+    up.add_argument(
+        "--vms",
+        type=int,
+        default=0,
+        help="blank QEMU machines after the compute nodes, booting from the private network "
+        "(default: %(default)s; see `testbed vm --help`)",
+    )
+    up.add_argument(
+        "--vm-disk-size",
+        default=testbed.DEFAULT_VM_DISK_SIZE,
+        metavar="SIZE",
+        help="size of each machine's empty disk (default: %(default)s)",
+    )
     up.add_argument("--standby", action="store_true", help="add a standby head node")
     up.add_argument(
         "--route-out",
@@ -91,8 +104,11 @@ def build_parser():
         sub.add_argument("host")
         sub.add_argument("--network", choices=("public", "private"), default=None)
 
+    add_vm_parser(verbs)
     verbs.add_parser(
-        "prerequisites", help="install the programs the testbed needs (podman, runc, debootstrap...)"
+        "prerequisites",
+        help="install the programs the testbed needs (podman, runc, debootstrap..., "
+        "and QEMU, iPXE and OVMF for its virtual machines)",
     )
     img = verbs.add_parser("image", help="build the node image if its recipe changed")
     img.add_argument("--rebuild", action="store_true", help="build it even if it exists")
@@ -101,13 +117,94 @@ def build_parser():
     return parser
 
 
+def add_vm_parser(verbs):
+    machines = verbs.add_parser(
+        "vm",
+        help="start, stop, kill, wipe and watch the testbed's virtual machines",
+        description=(
+            "The testbed's blank QEMU machines (up --vms N), on its private network: they boot "
+            "from the network, then from their disk.  QEMU emulates (TCG) unless "
+            f"${vm.ACCEL_ENV}=kvm.  Each machine's serial console is appended to its console log."
+        ),
+    )
+    actions = machines.add_subparsers(dest="vm_verb", required=True, metavar="ACTION")
+    start = actions.add_parser("start", help="power a machine on")
+    start.add_argument("machine")
+    start.add_argument("--uefi", action="store_true", help="UEFI firmware (OVMF) instead of BIOS")
+    start.add_argument(
+        "--memory",
+        type=int,
+        default=vm.DEFAULT_MEMORY_MIB,
+        metavar="MIB",
+        help="RAM in MiB (default: %(default)s)",
+    )
+    stop = actions.add_parser("stop", help="press the power button (ACPI); kill after a timeout")
+    stop.add_argument("machine")
+    stop.add_argument(
+        "--timeout",
+        type=int,
+        default=vm.DEFAULT_STOP_TIMEOUT,
+        help="seconds before the machine is killed (default: %(default)s)",
+    )
+    kill = actions.add_parser("kill", help="cut the power at once (SIGKILL)")
+    kill.add_argument("machine")
+    blank = actions.add_parser("blank", help="give a stopped machine a fresh empty disk")
+    blank.add_argument("machine")
+    listing = actions.add_parser("list", help="the machines: MAC, expected address, state, console log")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    wait = actions.add_parser("wait", help="wait for a line of the serial console")
+    wait.add_argument("machine")
+    wait.add_argument(
+        "--pattern", required=True, metavar="REGEX", help="regular expression searched per line"
+    )
+    wait.add_argument(
+        "--timeout",
+        type=int,
+        default=vm.DEFAULT_WAIT_TIMEOUT,
+        help="seconds (default: %(default)s); then exit non-zero with the log's last lines",
+    )
+    wait.add_argument(
+        "--since-start",
+        action="store_true",
+        help="only what the console printed since the machine was last started",
+    )
+
+
+def run_vm(bed, args):
+    if args.vm_verb == "list":
+        rows = [machine.describe() for machine in bed.vms()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        print(f"{'VM':<10} {'STATE':<8} {'PID':<8} {'MAC':<18} {'EXPECTED IP':<16} CONSOLE LOG")
+        for row in rows:
+            print(
+                f"{row['name']:<10} {row['state']:<8} {row['pid'] or '-'!s:<8} {row['mac']:<18} "
+                f"{row['expected_ip']:<16} {row['console_log']}"
+            )
+        return 0
+    machine = bed.vm(args.machine)
+    if args.vm_verb == "start":
+        machine.start(uefi=args.uefi, memory_mib=args.memory)
+    elif args.vm_verb == "stop":
+        machine.stop(timeout=args.timeout)
+    elif args.vm_verb == "kill":
+        machine.kill()
+    elif args.vm_verb == "blank":
+        machine.blank()
+    elif args.vm_verb == "wait":
+        since = machine.started_offset() if args.since_start else None
+        print(machine.wait_console(args.pattern, timeout=args.timeout, since=since))
+    return 0
+
+
 def run(args):
     if args.verb == "list":
         for name in testbed.list_testbeds():
             print(name)
         return 0
     if args.verb == "prerequisites":
-        installed = host.ensure_programs()
+        installed = host.ensure_programs(vms=True)
         print(f"installed {' '.join(installed)}" if installed else "every prerequisite is installed")
         return 0
     if args.verb == "image":
@@ -128,12 +225,16 @@ def run(args):
             rebuild_image=args.rebuild_image,
             oda_url=args.oda,
             suite=args.release,
+            vms=args.vms,
+            vm_disk_size=args.vm_disk_size,
         )
         print_status(bed)
         return 0
     if args.verb == "down":
         bed.down()
         return 0
+    if args.verb == "vm":
+        return run_vm(bed, args)
     if args.verb == "status":
         print_status(bed, as_json=args.json)
         return 0
@@ -179,6 +280,7 @@ def print_status(bed, as_json=False):
                         }
                         for h, state in rows
                     ],
+                    "vms": [machine.describe() for machine in bed.vms()],
                 },
                 indent=2,
             )
@@ -192,6 +294,11 @@ def print_status(bed, as_json=False):
         print(
             f"{h.name:<10} {h.role:<8} {state:<8} {public.ip if public else '-':<16} "
             f"{private.ip:<16} {private.mac}"
+        )
+    for machine in bed.vms():
+        row = machine.describe()
+        print(
+            f"{row['name']:<10} {'vm':<8} {row['state']:<8} {'-':<16} {row['expected_ip']:<16} {row['mac']}"
         )
 
 

@@ -63,3 +63,9 @@ class RegistryError(TestbedError):
     """The testbed's hosts could not be written to (or removed from) ODA."""
 
     exit_code = 10
+
+
+class VmError(TestbedError):
+    """A virtual machine cannot do what was asked (running already, no bridge, QMP failed...)."""
+
+    exit_code = 11

@@ -29,6 +29,23 @@ REQUIRED_PROGRAMS = {
     "iptables": "iptables",
 }
 
+# What the testbed's virtual machines need (`up --vms`, `vm start`): the
+# emulator, qemu-img for their disks, the iPXE ROM QEMU loads into the virtio
+# NIC (network boot), and OVMF's firmware and variable store for UEFI
+# machines.  The files are the 4 MiB builds, which Debian 12 and 13 both ship.
+VM_PROGRAMS = {
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-img": "qemu-utils",
+}
+IPXE_VIRTIO_ROM = "/usr/lib/ipxe/qemu/efi-virtio.rom"
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+VM_FILES = {
+    IPXE_VIRTIO_ROM: "ipxe-qemu",
+    OVMF_CODE: "ovmf",
+    OVMF_VARS: "ovmf",
+}
+
 INOTIFY_SYSCTL = "/proc/sys/fs/inotify/max_user_instances"
 INOTIFY_WANTED = 8192
 
@@ -38,13 +55,21 @@ MEMORY_PER_HOST_MIB = 96
 MEMORY_RESERVED_MIB = 2048
 
 
-def missing_programs():
-    return {prog: pkg for prog, pkg in REQUIRED_PROGRAMS.items() if commands.which(prog) is None}
+def missing_programs(vms=False):
+    """{program or file: Debian package} of what is missing; vms: also what virtual machines need."""
+    missing = {prog: pkg for prog, pkg in REQUIRED_PROGRAMS.items() if commands.which(prog) is None}
+    if vms:
+        missing.update({prog: pkg for prog, pkg in VM_PROGRAMS.items() if commands.which(prog) is None})
+        missing.update({path: pkg for path, pkg in VM_FILES.items() if not os.path.exists(path)})
+    return missing
 
 
-def ensure_programs(install=True, log=print):
-    """Install what is missing with apt-get, or raise PrerequisiteError naming it."""
-    missing = missing_programs()
+def ensure_programs(install=True, log=print, vms=False):
+    """Install what is missing with apt-get, or raise PrerequisiteError naming it.
+
+    vms: also what the testbed's virtual machines need (QEMU, iPXE, OVMF).
+    """
+    missing = missing_programs(vms=vms)
     if not missing:
         return []
     packages = sorted(set(missing.values()))
@@ -52,7 +77,7 @@ def ensure_programs(install=True, log=print):
     if not install:
         raise PrerequisiteError(f"missing programs: {names} (Debian packages: {' '.join(packages)})")
     install_debian_packages(packages, f"missing programs: {names}", who="the testbed", log=log)
-    still = missing_programs()
+    still = missing_programs(vms=vms)
     if still:
         raise PrerequisiteError(f"still missing after apt-get install: {', '.join(sorted(still))}")
     return packages

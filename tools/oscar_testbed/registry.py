@@ -8,6 +8,7 @@ modules, the inventory plugin and the `oda` command use.
 """
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 from oscar_cluster.module_utils import oda_db
 from oscar_cluster.module_utils.oda import Oda
@@ -33,9 +34,61 @@ CLUSTER_VARIABLES = (
 )
 
 
+# Where the head sees the directory of the controller's SQLite ODA, mounted
+# read-write: the boot service on the head writes install stages into ODA.
+HEAD_ODA_DIR = "/var/lib/oscar-oda"
+# The head's variable naming that database as the head reaches it.
+HEAD_ODA_VARIABLE = "network_boot_oda_url"
+
+
 def own_url(directory):
-    """The database a testbed keeps in its state directory, removed with it."""
-    return "sqlite:%s" % os.path.join(directory, "oda.db")
+    """The database a testbed keeps in its state directory, removed with it.
+
+    In a directory of its own: the head mounts the directory of an SQLite
+    ODA, which must not be the one holding the testbed's SSH key.
+    """
+    return "sqlite:%s" % os.path.join(directory, "oda", "oda.db")
+
+
+def sqlite_directory(url):
+    """The directory of an SQLite ODA's file (absolute), or None for a server URL or no URL."""
+    if not url:
+        return None
+    try:
+        dialect, params = oda_db.parse_url(url)
+    except OdaError as error:
+        raise RegistryError("ODA URL %s: %s" % (oda_db.mask_url(url), error)) from None
+    if dialect != "sqlite":
+        return None
+    return os.path.dirname(os.path.abspath(params["path"]))
+
+
+def head_oda_url(url):
+    """ODA's URL as the head reaches it: an SQLite file through HEAD_ODA_DIR, a server's URL itself.
+
+    A password in a server's URL is left out: the URL is written into the
+    inventory and ODA's variables, where no secret belongs.
+    """
+    if sqlite_directory(url) is None:
+        if url and "@" in url:
+            parts = urlsplit(url)
+            if parts.password is not None:
+                netloc = "%s@%s" % (parts.username, parts.netloc.rpartition("@")[2])
+                return urlunsplit(parts._replace(netloc=netloc))
+        return url
+    return "sqlite:%s/%s" % (HEAD_ODA_DIR, os.path.basename(oda_db.parse_url(url)[1]["path"]))
+
+
+def host_variables(plan, host_plan, head_url=None):
+    """The testbed's variables of one host, as the inventory file and ODA hold them."""
+    variables = {
+        "oscar_testbed_role": host_plan.role,
+        "oscar_testbed_container": host_plan.container,
+        "oscar_testbed_interfaces": interfaces_of(plan, host_plan),
+    }
+    if host_plan.role == layout.HEAD and head_url:
+        variables[HEAD_ODA_VARIABLE] = head_url
+    return variables
 
 
 def default_url(directory):
@@ -81,8 +134,13 @@ def _open(url):
         raise RegistryError("ODA at %s: %s" % (oda_db.mask_url(url), error)) from None
 
 
-def register(url, plan, access):
-    """Write the testbed's networks, hosts and access variables into ODA, all or nothing."""
+def register(url, plan, access, head_oda_url=None):
+    """Write the testbed's networks, hosts and access variables into ODA, all or nothing.
+
+    head_oda_url: ODA as the head reaches it (HEAD_ODA_VARIABLE on the head).
+    The testbed's virtual machines are not written: they are blank machines
+    the cluster defines when they boot.
+    """
     oda = _open(url)
     try:
         with oda.db.transaction():
@@ -110,14 +168,7 @@ def register(url, plan, access):
                     cluster=CLUSTER,
                 )
                 oda.variables.set(
-                    "node",
-                    host_plan.name,
-                    {
-                        "oscar_testbed_role": host_plan.role,
-                        "oscar_testbed_container": host_plan.container,
-                        "oscar_testbed_interfaces": interfaces,
-                    },
-                    replace=True,
+                    "node", host_plan.name, host_variables(plan, host_plan, head_oda_url), replace=True
                 )
             oda.variables.set("cluster", CLUSTER, cluster_variables(plan, access))
     except OdaError as error:

@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 
 import yaml
 
-from oscar_testbed import commands, host, image, layout, registry, sshaccess
+from oscar_testbed import commands, host, image, layout, registry, sshaccess, vm
 from oscar_testbed.errors import (
     CapacityError,
     CommandError,
@@ -37,6 +37,7 @@ FORGET_APT_INDEX = (
 LABEL = "oscar.testbed"
 DEFAULT_NAME = "oscar"
 DEFAULT_BOOT_TIMEOUT = 300
+DEFAULT_VM_DISK_SIZE = "8G"
 # podman serialises much of `run` internally; a few at a time is the sweet spot.
 START_PARALLELISM = 4
 CHECK_PARALLELISM = 16
@@ -155,6 +156,9 @@ class Testbed:
             state["compute_nodes"],
             standby=state["standby"],
             route_out=state["route_out"],
+            # Testbeds made before there were virtual machines have none.
+            vms=state.get("vms", 0),
+            vm_disk_size=state.get("vm_disk_size", DEFAULT_VM_DISK_SIZE),
         )
 
     def host(self, name):
@@ -185,19 +189,25 @@ class Testbed:
         rebuild_image=False,
         oda_url=None,
         suite=image.DEFAULT_SUITE,
+        vms=0,
+        vm_disk_size=DEFAULT_VM_DISK_SIZE,
     ):
         """Create the testbed, wait until every host runs systemd and sshd, and register it in ODA.
 
         oda_url: the ODA database to register the hosts in (default:
         registry.default_url, $OSCAR_ODA_URL or the testbed's own file).
         suite: the Debian release every host runs (image.SUITES).
+        vms: blank virtual machines after the compute nodes (vm.py), each
+        with an empty disk of vm_disk_size; they are not started, and not
+        registered: the cluster defines them when they boot.
         """
         started = time.monotonic()
         # Check the request before touching anything.
-        plan = layout.make_plan(self.name, 0, compute_nodes, standby=standby, route_out=route_out)
+        plan_options = {"standby": standby, "route_out": route_out, "vms": vms, "vm_disk_size": vm_disk_size}
+        plan = layout.make_plan(self.name, 0, compute_nodes, **plan_options)
         image.check_suite(suite)
         host.check_memory(len(plan.hosts))
-        host.ensure_programs(log=self.log)
+        host.ensure_programs(log=self.log, vms=bool(vms))
         self._refuse_existing()
         if len(plan.hosts) > INOTIFY_THRESHOLD:
             host.ensure_inotify_instances(log=self.log)
@@ -207,7 +217,7 @@ class Testbed:
             # Again under the lock: another `up` of the same name may have won.
             self._refuse_existing()
             slot = self._free_slot()
-            plan = layout.make_plan(self.name, slot, compute_nodes, standby=standby, route_out=route_out)
+            plan = layout.make_plan(self.name, slot, compute_nodes, **plan_options)
             os.makedirs(self.directory, mode=0o700)
             oda_url = oda_url or registry.default_url(self.directory)
             self._write_json(self.state_file, dict(plan.to_dict(), oda=oda_url, suite=suite))
@@ -223,16 +233,18 @@ class Testbed:
             self._write_files(plan, known_hosts_lines=[])
             self._start_containers(plan, reference)
             self.pin_bridge_addresses(plan)
+            self._make_vms()
             self.wait_ready(plan.hosts, timeout=timeout)
-            registry.register(oda_url, plan, self.access())
+            registry.register(oda_url, plan, self.access(), head_oda_url=registry.head_oda_url(oda_url))
         except BaseException:
             self.log(f"bringing testbed '{self.name}' up failed; removing what was made")
             self.down()
             raise
         elapsed = time.monotonic() - started
         self.log(
-            f"testbed '{self.name}' is up: {len(plan.hosts)} hosts in {elapsed:.1f} s; "
-            f"inventory {self.inventory_file}"
+            f"testbed '{self.name}' is up: {len(plan.hosts)} hosts"
+            + (f" and {len(plan.vms)} virtual machines (stopped)" if plan.vms else "")
+            + f" in {elapsed:.1f} s; inventory {self.inventory_file}"
         )
         return plan
 
@@ -337,6 +349,10 @@ class Testbed:
             for name, path in sorted(HEAD_EXPORTS.items()):
                 args += ["--volume", f"{self.path('exports', name)}:{path}"]
             args += ["--volume", f"{self.path('images')}:{HEAD_IMAGES}"]
+            oda_directory = registry.sqlite_directory(self.oda_url())
+            if oda_directory is not None:
+                # Read-write, the whole directory: SQLite writes its journal beside the file.
+                args += ["--volume", f"{oda_directory}:{registry.HEAD_ODA_DIR}"]
         if host_plan.role == layout.COMPUTE:
             # The kernel of these machines has no NFS client: nodes mount the
             # head's NFS exports through FUSE, which needs the device and the
@@ -353,6 +369,9 @@ class Testbed:
         for name in HEAD_EXPORTS:
             os.makedirs(self.path("exports", name), mode=0o755, exist_ok=True)
         os.makedirs(self.path("images"), mode=0o755, exist_ok=True)
+        oda_directory = registry.sqlite_directory(self.oda_url())
+        if oda_directory is not None:
+            os.makedirs(oda_directory, mode=0o700, exist_ok=True)
 
         def start(host_plan):
             commands.podman(*self._run_args(plan, host_plan, reference), timeout=300)
@@ -425,9 +444,7 @@ class Testbed:
         for host_plan in plan.hosts:
             groups[registry.GROUP_OF_ROLE[host_plan.role]][host_plan.name] = {
                 "ansible_host": host_plan.management_ip,
-                "oscar_testbed_role": host_plan.role,
-                "oscar_testbed_container": host_plan.container,
-                "oscar_testbed_interfaces": registry.interfaces_of(plan, host_plan),
+                **registry.host_variables(plan, host_plan, registry.head_oda_url(self.oda_url())),
             }
         return {
             "all": {
@@ -493,6 +510,7 @@ class Testbed:
     def down(self):
         """Remove every container, network and file of the testbed, and its hosts from ODA."""
         unregister_error = self._unregister()
+        machines = self._remove_vms()
         containers, networks = self._labelled_objects()
         if containers:
             commands.podman("rm", "--force", "--time", "0", *containers, timeout=600)
@@ -501,9 +519,12 @@ class Testbed:
         had_files = os.path.isdir(self.directory)
         shutil.rmtree(self.directory, ignore_errors=True)
         self._remove_empty_state_root()
-        if not (containers or networks or had_files):
+        if not (containers or networks or had_files or machines):
             raise UnknownTestbedError(f"no testbed named '{self.name}' (see `testbed list`)")
-        self.log(f"testbed '{self.name}' removed: {len(containers)} containers, {len(networks)} networks")
+        self.log(
+            f"testbed '{self.name}' removed: {len(containers)} containers, {len(networks)} networks"
+            + (f", {len(machines)} virtual machines" if machines else "")
+        )
         if unregister_error is not None:
             raise unregister_error
         return containers, networks
@@ -515,6 +536,56 @@ class Testbed:
             return
         if entries <= {".lock", "image.lock"}:
             shutil.rmtree(self.state_root, ignore_errors=True)
+
+    # ---- virtual machines --------------------------------------------------
+
+    def vm(self, name):
+        """The virtual machine ``name`` (nodeNNN), a vm.Vm: .start(), .stop(), .kill(), .wait_console()..."""
+        plan = self.plan()
+        machine = plan.vm(name)
+        if machine is None:
+            known = ", ".join(m.name for m in plan.vms) or "none"
+            raise UnknownHostError(
+                f"testbed '{self.name}' has no virtual machine '{name}' (machines: {known})"
+            )
+        return vm.Vm(self, machine, plan.network("private").name, plan.vm_disk_size, log=self.log)
+
+    def vms(self):
+        """Every virtual machine of the testbed, in plan order."""
+        return [self.vm(machine.name) for machine in self.plan().vms]
+
+    def _make_vms(self):
+        """An empty disk and a tap on the private bridge for each machine (none is started)."""
+        machines = self.vms()
+        if not machines:
+            return
+        bridge = vm.bridge_of(machines[0].network_name)
+        for machine in machines:
+            machine.create_disk()
+            vm.ensure_tap(machine.machine.tap, bridge, self.name)
+        self.log(f"{len(machines)} virtual machines ready (stopped): {', '.join(m.name for m in machines)}")
+
+    def _attach_vm_taps(self):
+        """Put the machines' taps on the private bridge again (podman makes a new one after it emptied)."""
+        machines = self.vms()
+        if machines:
+            bridge = vm.bridge_of(machines[0].network_name)
+            for machine in machines:
+                vm.ensure_tap(machine.machine.tap, bridge, self.name)
+
+    def _remove_vms(self):
+        """Kill every machine and remove its tap, from the plan and from what is found; names removed."""
+        removed = set()
+        with suppress(UnknownTestbedError, ValueError, KeyError):
+            for machine in self.vms():
+                if machine.running() or os.path.isdir(os.path.join(SYS_CLASS_NET, machine.machine.tap)):
+                    removed.add(machine.name)
+                machine.remove()
+        removed.update(vm.kill_stray_machines(self.directory))
+        for tap in vm.taps_of(self.name):
+            vm.remove_tap(tap)
+            removed.add(tap)
+        return sorted(removed)
 
     # ---- hosts -------------------------------------------------------------
 
@@ -532,6 +603,7 @@ class Testbed:
         commands.podman("start", host_plan.container)
         # A network left with no host gets a new bridge when this one rejoins.
         self.pin_bridge_addresses()
+        self._attach_vm_taps()
         # A restarted container keeps its disk, so its host keys are unchanged.
         self.wait_ready([host_plan], timeout=timeout)
 

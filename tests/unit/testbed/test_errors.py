@@ -22,6 +22,7 @@ def test_the_module_defines_the_expected_error_classes():
         "CommandError",
         "NotReadyError",
         "RegistryError",
+        "VmError",
     }
 
 

@@ -246,7 +246,15 @@ def test_host_interface_is_none_for_a_network_it_is_not_on():
 def test_plan_round_trips_through_to_dict():
     plan = layout.make_plan("tb", 17, 6, standby=True, route_out=True)
     state = plan.to_dict()
-    assert state == {"name": "tb", "slot": 17, "compute_nodes": 6, "standby": True, "route_out": True}
+    assert state == {
+        "name": "tb",
+        "slot": 17,
+        "compute_nodes": 6,
+        "standby": True,
+        "route_out": True,
+        "vms": 0,
+        "vm_disk_size": "8G",
+    }
     assert (
         layout.make_plan(
             state["name"],

@@ -647,34 +647,11 @@ def test_suite_is_the_recorded_one_and_bookworm_for_a_testbed_of_before(make_tes
     assert make_testbed(suite=recorded).suite() == expected
 
 
-@pytest.fixture
-def up_without_podman(tmp_path, monkeypatch, log_messages):
-    """A Testbed whose up() runs its own logic with every outside effect recorded instead."""
-    effects = {"images": [], "started": []}
-    monkeypatch.setattr(host, "check_memory", lambda count: None)
-    monkeypatch.setattr(host, "ensure_programs", lambda log: [])
-    monkeypatch.setattr(
-        testbed.image,
-        "ensure_image",
-        lambda cache_dir, log, rebuild, suite: effects["images"].append(suite) or f"node:{suite}",
-    )
-    monkeypatch.setattr(sshaccess, "make_key_pair", lambda directory, comment: None)
-    monkeypatch.setattr(testbed.registry, "register", lambda url, plan, access: None)
-    bed = testbed.Testbed("tb", state_root=str(tmp_path), log=log_messages.append)
-    monkeypatch.setattr(bed, "_labelled_objects", lambda: ([], []))
-    monkeypatch.setattr(bed, "_free_slot", lambda: 5)
-    monkeypatch.setattr(bed, "_create_network", lambda network: None)
-    monkeypatch.setattr(bed, "_write_files", lambda plan, known_hosts_lines: None)
-    monkeypatch.setattr(bed, "_start_containers", lambda plan, ref: effects["started"].append(ref))
-    monkeypatch.setattr(bed, "pin_bridge_addresses", lambda plan: None)
-    monkeypatch.setattr(bed, "wait_ready", lambda hosts, timeout: None)
-    return bed, effects
-
-
 def test_up_starts_the_hosts_from_the_image_of_the_release_and_records_it(up_without_podman):
     bed, effects = up_without_podman
     bed.up(compute_nodes=1, suite="trixie")
-    assert effects == {"images": ["trixie"], "started": ["node:trixie"]}
+    assert (effects["images"], effects["started"]) == (["trixie"], ["node:trixie"])
+    assert "taps" not in effects and "disks" not in effects
     with open(bed.state_file, encoding="utf-8") as handle:
         assert json.load(handle)["suite"] == "trixie"
     assert bed.suite() == "trixie"
