@@ -62,14 +62,19 @@ def load_config(path):
             config = json.load(handle)
     except (OSError, ValueError) as error:
         raise ConfigError("cannot read the configuration %s: %s" % (path, error)) from None
+    return load_config_data(config, path)
+
+
+def load_config_data(config, source="the configuration"):
+    """The settings checked, with their defaults: listen, base_url, oda_url, authorized_keys, kernel_args."""
     if not isinstance(config, dict):
-        raise ConfigError("%s must hold a JSON object" % path)
-    for key in ("base_url",):
-        if not isinstance(config.get(key), str) or not config[key]:
-            raise ConfigError("%s must give %s" % (path, key))
+        raise ConfigError("%s must hold a JSON object" % source)
+    config = dict(config)
+    if not isinstance(config.get("base_url"), str) or not config["base_url"]:
+        raise ConfigError("%s must give base_url" % source)
     keys = config.setdefault("authorized_keys", [])
     if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
-        raise ConfigError("%s: authorized_keys must be a list of public keys" % path)
+        raise ConfigError("%s: authorized_keys must be a list of public keys" % source)
     config.setdefault("kernel_args", "")
     config.setdefault("listen", "127.0.0.1:8470")
     config.setdefault("oda_url", None)

@@ -48,7 +48,7 @@ class FakeData:
 def server():
     data = FakeData()
     httpd = service.make_server({"listen": "127.0.0.1:0", "base_url": "http://x/oscar"}, data=data)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield httpd, data
     httpd.shutdown()
