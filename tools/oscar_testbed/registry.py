@@ -114,7 +114,7 @@ def interfaces_of(plan, host_plan):
 
 def cluster_variables(plan, access):
     """What every host needs to be reached: access holds key_file, ssh_config_file, control_dir."""
-    return {
+    variables = {
         "ansible_user": "root",
         "ansible_ssh_private_key_file": access["key_file"],
         "ansible_ssh_common_args": "-F %s" % access["ssh_config_file"],
@@ -125,6 +125,10 @@ def cluster_variables(plan, access):
             n.role: {"subnet": n.subnet, "gateway": n.gateway, "internal": n.internal} for n in plan.networks
         },
     }
+    if plan.vms and access.get("public_key"):
+        # Machines the head installs let the testbed's key in, as they let the head's.
+        variables["network_boot_authorized_keys"] = [access["public_key"]]
+    return variables
 
 
 def _open(url):

@@ -34,7 +34,7 @@ def make_key_pair(directory, comment):
     return key
 
 
-def ssh_config_text(hosts, key, known_hosts):
+def ssh_config_text(hosts, key, known_hosts, machines=None):
     """An ssh_config for ``ssh -F``: one entry per host, by name and by address.
 
     No connection sharing here: every ``ssh -F`` opens its own connection, so
@@ -53,6 +53,24 @@ def ssh_config_text(hosts, key, known_hosts):
             "  IdentitiesOnly yes",
             f"  UserKnownHostsFile {known_hosts}",
             "  StrictHostKeyChecking yes",
+            f"  KexAlgorithms {KEX}",
+            "  BatchMode yes",
+            "  ConnectTimeout 10",
+            "  LogLevel ERROR",
+            "",
+        ]
+    if machines:
+        # The blank virtual machines: the cluster gives them their addresses
+        # (anywhere in the private network) and every install makes them new
+        # host keys, so no key can be known ahead; they are this testbed's own
+        # machines on a network with no way out.
+        lines += [
+            f"Host {machines}",
+            "  User root",
+            f"  IdentityFile {key}",
+            "  IdentitiesOnly yes",
+            "  UserKnownHostsFile /dev/null",
+            "  StrictHostKeyChecking no",
             f"  KexAlgorithms {KEX}",
             "  BatchMode yes",
             "  ConnectTimeout 10",

@@ -432,9 +432,21 @@ class Testbed:
         self._write_text(self.known_hosts_file, "".join(line + "\n" for line in known_hosts_lines))
         self._write_text(
             self.ssh_config_file,
-            sshaccess.ssh_config_text(plan.hosts, self.key_file, self.known_hosts_file),
+            sshaccess.ssh_config_text(
+                plan.hosts,
+                self.key_file,
+                self.known_hosts_file,
+                machines=self._machines_pattern(plan),
+            ),
         )
         self._write_text(self.inventory_file, self.inventory_text(plan))
+
+    @staticmethod
+    def _machines_pattern(plan):
+        """ssh_config's pattern for the virtual machines: the rest of the private network."""
+        if not plan.vms:
+            return None
+        return plan.network("private").subnet.rsplit(".", 1)[0] + ".*"
 
     # ---- inventory ---------------------------------------------------------
 
@@ -475,11 +487,17 @@ class Testbed:
 
     def access(self):
         """The files through which Ansible reaches the hosts, as ODA records them."""
-        return {
+        access = {
             "key_file": self.key_file,
             "ssh_config_file": self.ssh_config_file,
             "control_dir": self.control_dir,
         }
+        try:
+            with open(self.key_file + ".pub", encoding="ascii") as public:
+                access["public_key"] = public.read().strip()
+        except FileNotFoundError:
+            pass
+        return access
 
     def _state(self):
         try:
