@@ -100,7 +100,7 @@ options:
       - Directory trees on the head copied onto the image, in this order, after its packages are
         installed, as root's files with their permission bits; a directory the image has keeps its own
         mode. The files the image role's network boot needs come this way.
-      - Their content (paths, permissions, link targets, bytes), not their path, is part of the recipe:
+      - Their content (paths, permissions, link targets, bytes), not their path, is part of the recipe;
         a changed file builds a new version, the same tree elsewhere does not.
       - The initramfs is built again (C(update-initramfs -u -k all) in a chroot) after them, when the
         image has a kernel and initramfs-tools.
