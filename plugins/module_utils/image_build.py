@@ -12,9 +12,16 @@ the machine that built it (``strip_identity``), its files identical to the
 parent's become hard links to them, and it is committed by a rename.
 
 What a version was built from is its *recipe*, a digest of the suite, the
-variant, the components, the packages, the kernel package and, for a derived
-version, its base's recipe: asking again for a recipe some version already has
-builds nothing, which makes the image role idempotent.
+variant, the components, the packages, the kernel package, the content of its
+overlays, the units it enables and, for a derived version, its base's recipe:
+asking again for a recipe some version already has builds nothing, which makes
+the image role idempotent.
+
+Overlays (SystemImager's "overrides") are directory trees copied onto the
+image after its packages, before it is finished in a chroot (units enabled,
+the initramfs built again so that hooks and boot scripts an overlay brings
+are in it).  Their fingerprint is their content, not their path: a changed
+file makes a new version, an unchanged tree does not.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,6 +32,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import stat
 
 from . import image_store
 from .image_errors import ImageCommandError, ImageInputError, ImageNotFoundError
@@ -40,6 +49,8 @@ _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$")
 _SUITE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 _COMPONENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _MIRROR = re.compile(r"^(https?|file)://[^\s'\"]+$")
+# A systemd unit name (systemd.unit(5)): the units an image enables.
+_UNIT = re.compile(r"^[A-Za-z0-9:_.\\@-]+\.(service|socket|timer|target|path|mount)$")
 # How apt says a package is not to be had; the package name is group 1.
 _MISSING_PACKAGE = (
     re.compile(r"E: Unable to locate package (\S+)"),
@@ -118,10 +129,124 @@ def mirror_url(mirror, what="mirror"):
     return mirror
 
 
+def unit_names(units):
+    names = list(units or [])
+    for unit in names:
+        if not isinstance(unit, str) or not _UNIT.match(unit):
+            raise ImageInputError("%r is not a systemd unit name such as oscar-install.service" % (unit,))
+    return sorted(set(names))
+
+
+def overlay_dirs(overlays):
+    """The overlay trees, in the order they are applied, each an existing directory."""
+    paths = []
+    for path in overlays or []:
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise ImageInputError("overlay %r is not an absolute path" % (path,))
+        if not os.path.isdir(path):
+            raise ImageNotFoundError("overlay %s is not a directory" % path)
+        paths.append(os.path.normpath(path))
+    return paths
+
+
+def _overlay_entries(path):
+    """(relative path, lstat) of every entry under an overlay, parents first, in sorted order."""
+    for directory, subdirectories, files in os.walk(path):
+        # os.walk lists a link to a directory with the directories but does
+        # not descend into it: it is an entry like a file.
+        links = sorted(name for name in subdirectories if os.path.islink(os.path.join(directory, name)))
+        subdirectories[:] = sorted(name for name in subdirectories if name not in links)
+        relative = os.path.relpath(directory, path)
+        if relative != ".":
+            yield relative, os.lstat(directory)
+        for entry in sorted(files + links):
+            yield os.path.normpath(os.path.join(relative, entry)), os.lstat(os.path.join(directory, entry))
+
+
+def overlay_digest(overlays):
+    """The SHA-256 of the overlays' content: paths, kinds, permission bits, link targets and bytes.
+
+    Owners and times are left out: the overlay is applied as root's files, and
+    a copy of the same tree made at another time is the same overlay.
+    """
+    digest = hashlib.sha256()
+    for index, path in enumerate(overlay_dirs(overlays)):
+        digest.update(b"overlay %d\0" % index)
+        for relative, info in _overlay_entries(path):
+            full = os.path.join(path, relative)
+            digest.update(relative.encode("utf-8", "surrogateescape") + b"\0")
+            digest.update(b"%o\0" % stat.S_IMODE(info.st_mode))
+            if stat.S_ISLNK(info.st_mode):
+                digest.update(b"link\0" + os.readlink(full).encode("utf-8", "surrogateescape") + b"\0")
+            elif stat.S_ISDIR(info.st_mode):
+                digest.update(b"dir\0")
+            elif stat.S_ISREG(info.st_mode):
+                digest.update(b"file\0")
+                with open(full, "rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+                digest.update(b"\0")
+            else:
+                raise ImageInputError(
+                    "overlay %s holds %s, which is no file, directory or link" % (path, relative)
+                )
+    return digest.hexdigest()
+
+
+def apply_overlays(root, overlays):
+    """Copy the overlay trees onto an image's tree, as root's files; the paths written.
+
+    A directory the image has keeps its own mode; a file or link replaces
+    what is there (unlinked first: a tree may share inodes with a parent).
+    """
+    written = []
+    for path in overlay_dirs(overlays):
+        for relative, info in _overlay_entries(path):
+            source = os.path.join(path, relative)
+            target = os.path.join(root, relative)
+            _refuse_escape(root, target)
+            mode = stat.S_IMODE(info.st_mode)
+            if stat.S_ISDIR(info.st_mode):
+                if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
+                    raise ImageInputError(
+                        "overlay %s has a directory %s where the image has no directory" % (path, relative)
+                    )
+                if not os.path.isdir(target):
+                    os.mkdir(target, mode)
+                    os.chown(target, 0, 0)
+                    os.chmod(target, mode)
+                continue
+            if os.path.isdir(target) and not os.path.islink(target):
+                raise ImageInputError(
+                    "overlay %s has a file %s where the image has a directory" % (path, relative)
+                )
+            if os.path.lexists(target):
+                os.unlink(target)
+            if stat.S_ISLNK(info.st_mode):
+                os.symlink(os.readlink(source), target)
+                os.lchown(target, 0, 0)
+            else:
+                shutil.copyfile(source, target, follow_symlinks=False)
+                os.chown(target, 0, 0)
+                os.chmod(target, mode)
+            written.append("/" + relative)
+    return written
+
+
+def _refuse_escape(root, target):
+    # A link the image has in a parent (/lib -> usr/lib) is followed, but
+    # nothing may land outside the tree.
+    parent = os.path.realpath(os.path.dirname(target))
+    if parent != os.path.realpath(root) and not parent.startswith(os.path.realpath(root) + os.sep):
+        raise ImageInputError("overlay path %s leads out of the image" % target)
+
+
 class Recipe:
     """What a version is built from; its digest names it."""
 
-    def __init__(self, suite, *, variant, components, packages, kernel_package, base=None):
+    def __init__(
+        self, suite, *, variant, components, packages, kernel_package, base=None, overlays=None, units=None
+    ):
         self.suite = suite_name(suite)
         self.variant = variant_name(variant)
         self.components = component_names(components)
@@ -129,9 +254,13 @@ class Recipe:
         self.kernel_package = package_names([kernel_package], "kernel package")[0] if kernel_package else None
         # The base version's record, for a derived version.
         self.base = base
+        self.overlays = overlay_dirs(overlays)
+        # Read once: the build applies what the digest was made of.
+        self.overlay = overlay_digest(self.overlays) if self.overlays else None
+        self.units = unit_names(units)
 
     def fields(self):
-        return {
+        fields = {
             "suite": self.suite,
             "variant": self.variant,
             "components": self.components,
@@ -139,6 +268,13 @@ class Recipe:
             "kernel_package": self.kernel_package,
             "base": self.base.get("recipe") if self.base else None,
         }
+        # Only when used, so that a recipe without them keeps the digest it
+        # had before overlays existed (no rebuild of every image).
+        if self.overlay:
+            fields["overlay"] = self.overlay
+        if self.units:
+            fields["units"] = self.units
+        return fields
 
     def digest(self):
         text = json.dumps(self.fields(), sort_keys=True, separators=(",", ":"))
@@ -270,6 +406,34 @@ def install_in_chroot(run, unshare, recipe, *, packages, proxy, root):
         *packages,
     ]
     _check(run, argv, _environment(proxy), "apt-get install in the image", recipe)
+
+
+# Finishes a tree after its overlays, in a chroot in a mount namespace of its
+# own: the units asked for are enabled (systemctl works offline in a
+# chroot), and the initramfs is built again when the image has
+# initramfs-tools, so that the hooks and boot scripts an overlay brings are in it.
+_CHROOT_FINISH = r"""
+set -eu
+root=$1; initramfs=$2; shift 2
+mount -t proc proc "$root/proc"
+mount -t sysfs sysfs "$root/sys"
+mount --rbind /dev "$root/dev"
+mount --make-rslave "$root/dev"
+if [ $# -gt 0 ]; then chroot "$root" systemctl enable "$@"; fi
+if [ "$initramfs" = yes ]; then chroot "$root" update-initramfs -u -k all; fi
+"""
+
+
+def finish_in_chroot(run, unshare, recipe, *, root):
+    """Enable the recipe's units and build the initramfs again (when the tree has a kernel and the tool)."""
+    initramfs = bool(image_store.kernels(root)) and os.path.exists(
+        os.path.join(root, "usr/sbin/update-initramfs")
+    )
+    if not recipe.units and not (recipe.overlays and initramfs):
+        return
+    argv = [unshare, "--mount", "--fork", "--", "/bin/sh", "-c", _CHROOT_FINISH, "sh", root]
+    argv += ["yes" if recipe.overlays and initramfs else "no", *recipe.units]
+    _check(run, argv, _environment(None), "finishing the image in a chroot", recipe)
 
 
 def copy_tree(run, cp, source, destination):
@@ -408,6 +572,9 @@ def build(store, tools, name, recipe, *, mirror, proxy=None, note=None):
             )
         else:
             bootstrap(tools.run, tools.mmdebstrap, recipe, mirror=mirror, proxy=proxy, target=root)
+        if recipe.overlays:
+            apply_overlays(root, recipe.overlays)
+        finish_in_chroot(tools.run, tools.unshare, recipe, root=root)
         strip_identity(root)
         kernel = newest_kernel(root)
         if recipe.kernel_package and kernel is None:
@@ -430,6 +597,9 @@ def build(store, tools, name, recipe, *, mirror, proxy=None, note=None):
             "variant": fields["variant"],
             "components": fields["components"],
             "kernel_package": fields["kernel_package"],
+            "overlays": recipe.overlays,
+            "overlay": recipe.overlay,
+            "units": recipe.units,
             "mirror": mirror,
             "shared_files": shared,
             "shared_bytes": saved,

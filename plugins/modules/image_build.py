@@ -24,9 +24,13 @@ description:
     the image makes a node's own at its first boot if the installer wrote none), no host name,
     resolver, fstab, random seed or package lists of the builder; those are written per node from
     ODA.
-  - What a version is built from (suite, variant, components, packages, kernel package and the
-    base version's recipe) is its I(recipe); when some version of the image already has the
-    recipe asked for, nothing is built (idempotence), unless O(force).
+  - O(overlays) are directory trees copied onto the image after its packages (SystemImager's
+    overrides), then O(enable_units) are enabled and the initramfs is built again in a chroot, so that
+    the initramfs hooks and boot scripts an overlay brings are in the image's C(initrd.img).
+  - What a version is built from (suite, variant, components, packages, kernel package, the content
+    of the overlays, the units enabled and the base version's recipe) is its I(recipe); when some
+    version of the image already has the recipe asked for, nothing is built (idempotence), unless
+    O(force).
   - A build that fails (an unknown package, an unreachable mirror, no kernel) leaves nothing behind;
     every committed version and the current one stay as they were.
 extends_documentation_fragment:
@@ -39,7 +43,9 @@ attributes:
     description: Shows the image's versions and current version before and after.
     support: full
   platform:
-    description: A Debian head with C(mmdebstrap) (and C(unshare) from util-linux for derived versions).
+    description:
+      - A Debian head with C(mmdebstrap) (and C(unshare) from util-linux for derived versions, overlays
+        and units).
     support: full
     platforms: debian
 options:
@@ -89,6 +95,25 @@ options:
       - Derive the new version from this version of the image instead of bootstrapping one;
         a copy of it gets O(packages) installed. Its suite must be O(suite).
     type: int
+  overlays:
+    description:
+      - Directory trees on the head copied onto the image, in this order, after its packages are
+        installed, as root's files with their permission bits; a directory the image has keeps its own
+        mode. The files the image role's network boot needs come this way.
+      - Their content (paths, permissions, link targets, bytes), not their path, is part of the recipe;
+        a changed file builds a new version, the same tree elsewhere does not.
+      - The initramfs is built again (C(update-initramfs -u -k all) in a chroot) after them, when the
+        image has a kernel and initramfs-tools.
+    type: list
+    elements: path
+    default: []
+  enable_units:
+    description:
+      - Systemd units to enable in the image (C(systemctl enable) in a chroot) after O(overlays), such as
+        a service an overlay brings. Part of the recipe.
+    type: list
+    elements: str
+    default: []
   make_current:
     description:
       - Make the built version (or the version already built from the same recipe) the image's
@@ -122,6 +147,13 @@ EXAMPLES = r"""
     suite: trixie
     kernel_package: linux-image-cloud-amd64
     packages: [systemd-sysv, openssh-server, python3]
+
+- name: An image with the site's files (SystemImager's overrides) and a service they bring
+  oscar.cluster.image_build:
+    name: debian12
+    packages: [systemd-sysv, openssh-server, python3]
+    overlays: [/var/lib/oscar/image-overlays/site]
+    enable_units: [site-setup.service]
 
 - name: A second version with one more package, kept from the nodes for now
   oscar.cluster.image_build:
@@ -215,6 +247,8 @@ def act(module, store):
         packages=params["packages"],
         kernel_package=params["kernel_package"],
         base=base,
+        overlays=params["overlays"],
+        units=params["enable_units"],
     )
     image_build.mirror_url(params["mirror"])
     if params["proxy"]:
@@ -248,7 +282,9 @@ def act(module, store):
         tools = image_build.Tools(
             runner(module),
             mmdebstrap=None if base else module.get_bin_path("mmdebstrap", required=True),
-            unshare=module.get_bin_path("unshare", required=True) if base else None,
+            unshare=module.get_bin_path("unshare", required=True)
+            if base or recipe.overlays or recipe.units
+            else None,
             cp=module.get_bin_path("cp", required=True) if base else None,
         )
         os.makedirs(store.root, mode=0o755, exist_ok=True)
@@ -281,6 +317,8 @@ def main():
             "packages": {"type": "list", "elements": "str", "default": []},
             "kernel_package": {"type": "str", "default": image_build.DEFAULT_KERNEL_PACKAGE},
             "base_version": {"type": "int"},
+            "overlays": {"type": "list", "elements": "path", "default": []},
+            "enable_units": {"type": "list", "elements": "str", "default": []},
             "make_current": {"type": "bool", "default": True},
             "note": {"type": "str"},
             "force": {"type": "bool", "default": False},

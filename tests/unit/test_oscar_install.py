@@ -1,0 +1,205 @@
+"""The node installer (roles/image/files/netboot/usr/lib/oscar/oscar-install), imported by its path.
+
+It is a script of the image, not a module of the collection: these tests
+load it as it is and check the functions that turn a plan into the disk's
+layout and the node's files, without a disk.
+"""
+
+import importlib.machinery
+import importlib.util
+import json
+import pathlib
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).parents[2] / "roles/image/files/netboot/usr/lib/oscar/oscar-install"
+MIB = 1024 * 1024
+
+
+def load():
+    loader = importlib.machinery.SourceFileLoader("oscar_install", str(SCRIPT))
+    spec = importlib.util.spec_from_loader("oscar_install", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+installer = load()
+
+DEFAULT_LAYOUT = {
+    "name": "default",
+    "device": None,
+    "partitions": [
+        {"label": "bios", "size_mib": 1, "type": "bios"},
+        {"label": "efi", "size_mib": 256, "type": "efi", "fs": "vfat", "mount": "/boot/efi"},
+        {"label": "swap", "size_mib": 512, "type": "swap"},
+        {"label": "root", "size_mib": None, "type": "linux", "fs": "ext4", "mount": "/"},
+    ],
+}
+PLAN = {
+    "node": "node003",
+    "hostname": "node003",
+    "domain": "cluster",
+    "image": "debian12",
+    "version": 1,
+    "layout": DEFAULT_LAYOUT,
+    "nics": [{"name": "eth0", "mac": "52:54:00:AA:bb:01", "ip": "10.211.0.13", "prefix": 24}],
+    "nameservers": ["10.211.0.1"],
+    "search": ["cluster"],
+    "authorized_keys": ["ssh-ed25519 AAAA root@head"],
+    "kernel_args": "console=tty0 console=ttyS0,115200n8",
+}
+
+
+def test_the_layout_becomes_a_gpt_sfdisk_script_with_the_rest_of_the_disk_last():
+    assert installer.sfdisk_script(DEFAULT_LAYOUT) == (
+        "label: gpt\n"
+        'size=1MiB, type=21686148-6449-6E6F-744E-656564454649, name="bios"\n'
+        'size=256MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="efi"\n'
+        'size=512MiB, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, name="swap"\n'
+        'type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="root"\n'
+    )
+
+
+def test_a_rest_partition_that_is_not_last_or_an_unknown_type_is_refused():
+    layout = {
+        "partitions": [{"label": "root", "size_mib": None, "type": "linux"}, DEFAULT_LAYOUT["partitions"][0]]
+    }
+    with pytest.raises(installer.InstallError, match="not the last"):
+        installer.sfdisk_script(layout)
+    with pytest.raises(installer.InstallError, match="has type 'raid'"):
+        installer.sfdisk_script({"partitions": [{"label": "x", "size_mib": 5, "type": "raid"}]})
+
+
+def test_volumes_name_partitions_by_number_and_give_each_file_system_a_new_uuid():
+    made = installer.volumes(DEFAULT_LAYOUT, "nvme0n1")
+    assert [volume["device"] for volume in made] == ["/dev/nvme0n1p%d" % number for number in (1, 2, 3, 4)]
+    bios, efi, swap, root = made
+    assert bios["mkfs"] is None and bios["uuid"] is None
+    assert efi["mkfs"][:3] == ["mkfs.vfat", "-F", "32"] and len(efi["uuid"]) == 9 and efi["uuid"][4] == "-"
+    assert swap["mkfs"][:3] == ["mkswap", "-U", swap["uuid"]]
+    assert root["mkfs"][:5] == ["mkfs.ext4", "-F", "-q", "-U", root["uuid"]]
+    assert installer.partition_device("vda", 2) == "/dev/vda2"
+    assert installer.partition_device("/dev/mmcblk0", 1) == "/dev/mmcblk0p1"
+
+
+def test_fstab_names_every_file_system_and_swap_by_uuid_root_first():
+    made = installer.volumes(DEFAULT_LAYOUT, "vda")
+    bios, efi, swap, root = made
+    text = installer.fstab_text(made)
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert lines == [
+        "UUID=%s / ext4 errors=remount-ro 0 1" % root["uuid"],
+        "UUID=%s /boot/efi vfat umask=0077 0 1" % efi["uuid"],
+        "UUID=%s none swap sw 0 0" % swap["uuid"],
+    ]
+    assert bios["uuid"] is None
+
+
+def test_networkd_gets_a_dhcp_file_per_nic_matched_by_mac_without_router_advertisements():
+    files = installer.networkd_files(PLAN["nics"] + [{"name": "ib0", "mac": None}])
+    assert list(files) == ["10-oscar-eth0.network"]
+    text = files["10-oscar-eth0.network"]
+    assert "[Match]\nMACAddress=52:54:00:aa:bb:01\n" in text
+    assert "DHCP=ipv4\n" in text and "IPv6AcceptRA=no\n" in text
+
+
+def test_the_nodes_names_and_resolver_come_from_the_plan():
+    assert installer.hosts_line(PLAN) == "10.211.0.13\tnode003.cluster node003\n"
+    assert installer.hosts_line(dict(PLAN, domain=None, nics=[])) == "127.0.1.1\tnode003\n"
+    assert installer.resolv_conf_text(PLAN).splitlines()[1:] == ["search cluster", "nameserver 10.211.0.1"]
+
+
+def disks(*entries):
+    return [
+        {"name": name, "bytes": size_gib * 1024 * MIB, "removable": removable, "read_only": False}
+        for name, size_gib, removable in entries
+    ]
+
+
+def test_the_disk_is_the_layouts_device_or_the_first_non_removable_one():
+    found = disks(("sdb", 8, True), ("vdb", 8, False), ("vda", 8, False))
+    assert installer.choose_disk(DEFAULT_LAYOUT, found)["name"] == "vda"
+    assert installer.choose_disk(dict(DEFAULT_LAYOUT, device="/dev/vdb"), found)["name"] == "vdb"
+    with pytest.raises(installer.InstallError, match="device /dev/sdz is not on this machine"):
+        installer.choose_disk(dict(DEFAULT_LAYOUT, device="/dev/sdz"), found)
+    with pytest.raises(installer.InstallError, match="no non-removable writable disk"):
+        installer.choose_disk(DEFAULT_LAYOUT, disks(("sdb", 8, True)))
+
+
+def test_sys_block_is_read_for_disks_leaving_loop_and_optical_devices_out(tmp_path):
+    for name, size, removable in (
+        ("vda", 16777216, 0),
+        ("loop0", 100, 0),
+        ("sr0", 2097151, 1),
+        ("sdb", 100, 1),
+    ):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "size").write_text("%d\n" % size)
+        (tmp_path / name / "removable").write_text("%d\n" % removable)
+        (tmp_path / name / "ro").write_text("0\n")
+    assert installer.list_disks(str(tmp_path)) == [
+        {"name": "sdb", "bytes": 51200, "removable": True, "read_only": False},
+        {"name": "vda", "bytes": 8 * 1024 * MIB, "removable": False, "read_only": False},
+    ]
+
+
+def test_the_fit_check_counts_fixed_partitions_gpt_and_room_for_the_image():
+    image = 700 * MIB
+    assert installer.fit_problem(DEFAULT_LAYOUT, 8 * 1024 * MIB, image) is None
+    problem = installer.fit_problem(DEFAULT_LAYOUT, 1024 * MIB, image)
+    assert "needs" in problem and "but the disk has 1024 MiB" in problem
+    fixed_root = dict(
+        DEFAULT_LAYOUT,
+        partitions=[
+            *DEFAULT_LAYOUT["partitions"][:3],
+            {"label": "root", "size_mib": 500, "type": "linux", "fs": "ext4", "mount": "/"},
+        ],
+    )
+    assert "gives / 500 MiB" in installer.fit_problem(fixed_root, 8 * 1024 * MIB, image)
+
+
+def test_grub_cfg_boots_the_root_by_uuid_with_the_plans_arguments():
+    text = installer.grub_cfg_text("1234", "/vmlinuz", "/initrd.img", PLAN["kernel_args"], "OSCAR")
+    assert "search --no-floppy --fs-uuid --set=root 1234\n" in text
+    assert "\tlinux /vmlinuz root=UUID=1234 ro console=tty0 console=ttyS0,115200n8\n" in text
+    assert "serial --unit=0 --speed=115200\n" in text
+    assert "serial" not in installer.grub_cfg_text("1234", "/vmlinuz", "/initrd.img", "quiet", "OSCAR")
+
+
+def test_reports_are_cut_to_the_heads_limits_and_a_refusal_carries_its_message():
+    body = installer.report_body("failed", "x" * 5000)
+    assert len(body["detail"]) == 1000 and len(json.dumps(body)) <= 4096
+    sent = []
+
+    def transport(url, body=None):
+        sent.append((url, body))
+        if body and body["stage"] == "copied":
+            return 409, {"error": "stage copied is not the next one"}
+        return 200, {"node": "node003", "stage": body["stage"] if body else None}
+
+    head = installer.Head("http://10.0.0.1/oscar/api/v1/", transport=transport)
+    head.report("booted")
+    with pytest.raises(installer.ReportRefused, match=r"HTTP 409.*not the next one"):
+        head.report("copied")
+    assert sent[0] == ("http://10.0.0.1/oscar/api/v1/report", {"stage": "booted"})
+
+
+def test_a_disk_too_small_is_reported_failed_before_anything_touches_it(monkeypatch):
+    reports = []
+    monkeypatch.setattr(installer, "run", lambda *a, **k: pytest.fail("a command ran: %r" % (a,)))
+
+    class Head:
+        def report(self, stage, detail=None):
+            reports.append(stage)
+
+    with pytest.raises(installer.InstallError, match="but the disk has 512 MiB"):
+        installer.install(Head(), PLAN, disks=disks(("vda", 0.5, False)), image_bytes=700 * MIB)
+    assert reports == []
+
+
+def test_kernel_arguments_are_read_from_the_command_line():
+    arguments = installer.kernel_arguments(
+        "boot=oscar ip=dhcp oscar.mode=install quiet oscar.api=http://h/api/v1"
+    )
+    assert arguments["oscar.api"] == "http://h/api/v1" and arguments["quiet"] == ""
