@@ -36,8 +36,9 @@ class Bed:
         self.status = cli.status(NAME)
         self.vms = {vm["name"]: vm for vm in self.status["vms"]}
         assert len(self.vms) == len(NODES), self.status
-        self.subnet_base = self.status["networks"]["private"]["subnet"].rsplit(".", 1)[0]
-        self.head_ip = self.subnet_base + ".1"
+        head = next(host for host in self.status["hosts"] if host["role"] == "head")
+        self.head_ip = head["interfaces"]["private"]["ip"]
+        self.subnet_base = self.head_ip.rsplit(".", 1)[0]
 
     def vm(self, verb, name, *args, check=True, timeout=900):
         return self.cli("--name", NAME, "vm", verb, name, *args, check=check, timeout=timeout)
@@ -53,7 +54,7 @@ class Bed:
         return result.stdout
 
     def node(self, name):
-        return json.loads(self.oda("node", "show", name, "--format", "json"))
+        return json.loads(self.oda("node", "list", name, "--format", "json"))[0]
 
     def history(self, name):
         return json.loads(self.oda("node", "history", name, "--format", "json"))
