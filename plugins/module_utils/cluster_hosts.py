@@ -142,7 +142,8 @@ def network_hosts(hosts, network, head):
     oda_boot_action);
     network is {name, cidr, domain} as ODA stores it; head is the name of the host that
     serves the network.  The head's address must lie in the network; every other host
-    needs an address on it, and a MAC unless it waits to be installed (boot_action install); names, MACs and addresses are each used once.
+    needs an address on it, and a MAC unless it waits to be installed (boot_action
+    install); names, MACs and addresses are each used once.
     A node's first NIC on the network is its primary one, which carries the node's name.
     Entries come in natural order of the nodes' names (node2 before node10), the head first.
     """

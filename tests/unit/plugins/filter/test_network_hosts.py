@@ -217,5 +217,5 @@ def test_a_node_waiting_to_be_installed_may_have_no_mac_yet():
         ("node003", None),
     ]
     # Booting from its disk, it needs its lease: no MAC is an error again.
-    with pytest.raises(OdaValidationError, match="node003 .* has no MAC"):
+    with pytest.raises(OdaValidationError, match=r"node003 .* has no MAC"):
         network_hosts([head(), dict(waiting, boot_action="local")], PRIVATE, "head")
