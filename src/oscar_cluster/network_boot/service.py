@@ -263,7 +263,9 @@ def make_server(config, data=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="oscar-boot-service", description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser = argparse.ArgumentParser(
+        prog="oscar-boot-service", description=__doc__.split("\n\n", maxsplit=1)[0]
+    )
     parser.add_argument("--config", default="/etc/oscar/network-boot/service.json")
     args = parser.parse_args(argv)
     try:
