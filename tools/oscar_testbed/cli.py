@@ -128,8 +128,22 @@ def add_vm_parser(verbs):
         ),
     )
     actions = machines.add_subparsers(dest="vm_verb", required=True, metavar="ACTION")
-    start = actions.add_parser("start", help="power a machine on")
-    start.add_argument("machine")
+    start = actions.add_parser("start", help="power machines on, in the order given")
+    start.add_argument("machine", nargs="+")
+    start.add_argument(
+        "--in-dhcp-order",
+        action="store_true",
+        help="after powering each machine on, wait until the head's dnsmasq has logged a DHCP request "
+        "from its MAC before the next: site.yml gives collected MACs to the defined nodes in the order "
+        "the head first heard them",
+    )
+    start.add_argument(
+        "--heard-timeout",
+        type=int,
+        default=vm.DEFAULT_HEARD_TIMEOUT,
+        metavar="SECONDS",
+        help="with --in-dhcp-order, how long to wait for each machine (default: %(default)s)",
+    )
     start.add_argument("--uefi", action="store_true", help="UEFI firmware (OVMF) instead of BIOS")
     start.add_argument(
         "--memory",
@@ -183,10 +197,15 @@ def run_vm(bed, args):
                 f"{row['expected_ip']:<16} {row['console_log']}"
             )
         return 0
-    machine = bed.vm(args.machine)
     if args.vm_verb == "start":
-        machine.start(uefi=args.uefi, memory_mib=args.memory)
-    elif args.vm_verb == "stop":
+        for machine in [bed.vm(name) for name in args.machine]:
+            machine.start(uefi=args.uefi, memory_mib=args.memory)
+            if args.in_dhcp_order:
+                bed.wait_dhcp_request(machine.mac, timeout=args.heard_timeout)
+                print(f"{machine.name}: the head heard its DHCP request ({machine.mac})")
+        return 0
+    machine = bed.vm(args.machine)
+    if args.vm_verb == "stop":
         machine.stop(timeout=args.timeout)
     elif args.vm_verb == "kill":
         machine.kill()

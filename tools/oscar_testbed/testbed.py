@@ -572,6 +572,26 @@ class Testbed:
         """Every virtual machine of the testbed, in plan order."""
         return [self.vm(machine.name) for machine in self.plan().vms]
 
+    def wait_dhcp_request(self, mac, timeout=None, poll=2.0):
+        """Wait until the head's dnsmasq (the server role's, logging DHCP) has logged a request from mac."""
+        # The default is read here: in the class body, `vm` is the method above, not the module.
+        timeout = vm.DEFAULT_HEARD_TIMEOUT if timeout is None else timeout
+        head = self.host("head")
+        wanted = mac.lower()
+        deadline = time.monotonic() + timeout
+        while True:
+            journal = commands.podman(
+                "exec", head.container, "journalctl", "-u", "dnsmasq", "-o", "cat", "--no-pager", check=False
+            )
+            if wanted in journal.stdout.lower():
+                return
+            if time.monotonic() >= deadline:
+                raise NotReadyError(
+                    f"the head's dnsmasq logged no DHCP request from {mac} in {timeout} s "
+                    "(is the server role's dnsmasq running, and the machine network-booting?)"
+                )
+            time.sleep(poll)
+
     def _make_vms(self):
         """An empty disk and a tap on the private bridge for each machine (none is started)."""
         machines = self.vms()

@@ -41,6 +41,9 @@ DEFAULT_ACCEL = "tcg"
 DEFAULT_MEMORY_MIB = 2048
 DEFAULT_STOP_TIMEOUT = 60
 DEFAULT_WAIT_TIMEOUT = 300
+# From power-on to the first DHCP request: firmware and iPXE under emulation take
+# 10-30 s; the notes allow 300 s for a whole boot.
+DEFAULT_HEARD_TIMEOUT = 300
 # A machine that found nothing to boot (no DHCP answer yet, blank disk)
 # reboots after this long and asks the network again, for ever.
 REBOOT_TIMEOUT_MS = 5000

@@ -501,7 +501,17 @@ def test_bridge_of_refuses_a_network_without_a_bridge(monkeypatch, tmp_path):
         (["up", "--vm-disk-size", "16G"], {"vm_disk_size": "16G"}),
         (
             ["vm", "start", "node003"],
-            {"vm_verb": "start", "machine": "node003", "uefi": False, "memory": 2048},
+            {
+                "vm_verb": "start",
+                "machine": ["node003"],
+                "uefi": False,
+                "memory": 2048,
+                "in_dhcp_order": False,
+            },
+        ),
+        (
+            ["vm", "start", "node003", "node002", "--in-dhcp-order", "--heard-timeout", "60"],
+            {"machine": ["node003", "node002"], "in_dhcp_order": True, "heard_timeout": 60},
         ),
         (["vm", "start", "node003", "--uefi", "--memory", "3072"], {"uefi": True, "memory": 3072}),
         (["vm", "stop", "node003"], {"vm_verb": "stop", "timeout": vm.DEFAULT_STOP_TIMEOUT}),
@@ -596,6 +606,50 @@ def test_vm_verbs_call_the_machine(cli_bed, monkeypatch, capsys):
         ("wait", "ok", 300, 77),
     ]
     assert capsys.readouterr().out == "the line\nthe line\n"
+
+
+def test_start_in_dhcp_order_waits_for_each_machine_before_the_next(cli_bed, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(
+        vm.Vm, "start", lambda machine, uefi, memory_mib: calls.append(("start", machine.name))
+    )
+    monkeypatch.setattr(
+        cli_bed, "wait_dhcp_request", lambda mac, timeout: calls.append(("heard", mac, timeout))
+    )
+    assert cli.main(["vm", "start", "node003", "node002", "--in-dhcp-order", "--heard-timeout", "40"]) == 0
+    assert calls == [
+        ("start", "node003"),
+        ("heard", "52:54:00:d3:00:0d", 40),
+        ("start", "node002"),
+        ("heard", "52:54:00:d3:00:0c", 40),
+    ]
+    assert "node002: the head heard its DHCP request (52:54:00:d3:00:0c)" in capsys.readouterr().out
+    calls.clear()
+    assert cli.main(["vm", "start", "node002", "node003"]) == 0
+    assert calls == [("start", "node002"), ("start", "node003")]
+
+
+def test_the_head_hearing_a_machine_is_read_from_its_dnsmasq_journal(cli_bed, monkeypatch):
+    journals = iter(
+        ["dnsmasq-dhcp: DHCPDISCOVER(eth1) 52:54:00:aa:bb:01\n", "DHCPDISCOVER(eth1) 52:54:00:D3:00:0C\n"]
+    )
+    seen = []
+
+    def fake_podman(*args, **kwargs):
+        seen.append(args)
+        return completed(next(journals))
+
+    monkeypatch.setattr(commands, "podman", fake_podman)
+    monkeypatch.setattr(testbed.time, "sleep", lambda seconds: None)
+    cli_bed.wait_dhcp_request("52:54:00:d3:00:0c", timeout=60)
+    assert len(seen) == 2
+    assert seen[0][:2] == ("exec", cli_bed.host("head").container) and "dnsmasq" in seen[0]
+
+
+def test_a_machine_the_head_never_hears_is_a_clear_error(cli_bed, monkeypatch):
+    monkeypatch.setattr(commands, "podman", lambda *args, **kwargs: completed("nothing\n"))
+    with pytest.raises(NotReadyError, match="no DHCP request from 52:54:00:d3:00:0c in 0 s"):
+        cli_bed.wait_dhcp_request("52:54:00:d3:00:0c", timeout=0)
 
 
 def test_vm_wait_timing_out_exits_non_zero_with_the_message(cli_bed, capsys):
