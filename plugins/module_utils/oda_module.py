@@ -41,6 +41,7 @@ from .oda_db import (
     resolve,
 )
 from .oda_errors import OdaError, OdaValidationError
+from .oda_nodes import changed_nodes
 
 # The connection options of every ODA module, as documented in the
 # oscar.cluster.oda doc fragment.  Ansible applies the default and the
@@ -176,6 +177,15 @@ def run_module(options, act, *, read_only=False, check=None, **module_args):
     except OdaError as error:
         module.fail_json(**failure(error))
     module.exit_json(**answer)
+
+
+def nodes_result(module, names, outcome, **extra):
+    """exit_json's answer for a write over many nodes: changed, which changed, all after, diff."""
+    changed, changed_names = changed_nodes(outcome)
+    _changed, before, after = outcome
+    answer = dict(extra, changed=changed, changed_nodes=changed_names, nodes=list(after.values()))
+    answer.update(many_diff(module, "nodes %s" % nodeset.fold(names), before, after))
+    return answer
 
 
 def many_diff(module, kind, before, after):

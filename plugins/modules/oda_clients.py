@@ -151,15 +151,13 @@ changed_nodes:
   sample: [node001, node002]
 """
 
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_macs import macs_for_nodes, read_mac_file
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
-    many_diff,
     names_from_pattern,
     node_names,
+    nodes_result,
     run_module,
 )
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_nodes import changed_nodes
 
 OPTIONS = {
     "names": {"type": "raw"},
@@ -198,11 +196,7 @@ def act(module, oda):
         macs=macs,
         nic=params["nic"],
     )
-    changed, changed_names = changed_nodes(outcome)
-    _changed, before, after = outcome
-    answer = {"changed": changed, "nodes": list(after.values()), "changed_nodes": changed_names}
-    answer.update(many_diff(module, "nodes %s" % nodeset.fold(names), before, after))
-    return answer
+    return nodes_result(module, names, outcome)
 
 
 def main():

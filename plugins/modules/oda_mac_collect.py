@@ -141,14 +141,12 @@ nodes:
   elements: dict
 """
 
-from ansible_collections.oscar.cluster.plugins.module_utils import nodeset
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_macs import parse_dnsmasq_log, read_mac_file
 from ansible_collections.oscar.cluster.plugins.module_utils.oda_module import (
-    many_diff,
     node_names,
+    nodes_result,
     run_module,
 )
-from ansible_collections.oscar.cluster.plugins.module_utils.oda_nodes import changed_nodes
 
 OPTIONS = {
     "nodes": {"type": "raw", "required": True},
@@ -167,11 +165,7 @@ def act(module, oda):
     else:
         entries = parse_dnsmasq_log(params["log"])
     outcome, report = oda.nodes.collect_macs(entries, names, nic=params["nic"], network=params["network"])
-    changed, changed_names = changed_nodes(outcome)
-    _changed, before, after = outcome
-    answer = dict(report, changed=changed, changed_nodes=changed_names, nodes=list(after.values()))
-    answer.update(many_diff(module, "nodes %s" % nodeset.fold(names), before, after))
-    return answer
+    return nodes_result(module, names, outcome, **report)
 
 
 def main():

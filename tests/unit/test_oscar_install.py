@@ -5,12 +5,14 @@ load it as it is and check the functions that turn a plan into the disk's
 layout and the node's files, without a disk.
 """
 
+import copy
 import importlib.machinery
 import importlib.util
 import json
 import pathlib
 
 import pytest
+from oscar_cluster.module_utils import oda_install
 
 SCRIPT = pathlib.Path(__file__).parents[2] / "roles/image/files/netboot/usr/lib/oscar/oscar-install"
 MIB = 1024 * 1024
@@ -26,16 +28,8 @@ def load():
 
 installer = load()
 
-DEFAULT_LAYOUT = {
-    "name": "default",
-    "device": None,
-    "partitions": [
-        {"label": "bios", "size_mib": 1, "type": "bios"},
-        {"label": "efi", "size_mib": 256, "type": "efi", "fs": "vfat", "mount": "/boot/efi"},
-        {"label": "swap", "size_mib": 512, "type": "swap"},
-        {"label": "root", "size_mib": None, "type": "linux", "fs": "ext4", "mount": "/"},
-    ],
-}
+# The layout the head serves a node that has none: the installer must take it as it is.
+DEFAULT_LAYOUT = dict(copy.deepcopy(oda_install.BUILTIN_LAYOUT), name=oda_install.DEFAULT_LAYOUT_NAME)
 PLAN = {
     "node": "node003",
     "hostname": "node003",
