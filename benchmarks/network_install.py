@@ -176,9 +176,10 @@ def boot_round(url, machines, action, blank_disks=False):
 
 def measure(url, machines):
     rounds = {}
-    for label, group in (("one machine alone", machines[:1]), ("%d at once" % len(machines), machines)):
-        if label in rounds:
-            continue
+    groups = [("one machine alone", machines[:1])]
+    if len(machines) > 1:
+        groups.append(("%d at once" % len(machines), machines))
+    for label, group in groups:
         rounds[label] = {
             "install": boot_round(url, group, "install", blank_disks=True),
             "stateless": boot_round(url, group, "stateless"),
