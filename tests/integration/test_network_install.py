@@ -15,6 +15,7 @@ Slurm job; the boot service refuses bad reports.  The tests of this module
 depend on each other, in order.
 """
 
+import itertools
 import json
 import re
 import subprocess
@@ -32,6 +33,10 @@ STAGES = ["booted", "partitioned", "formatted", "copied", "configured", "bootloa
 # stages during which it is cut: its disk is partitioned, the copy under way.
 CUT_NODE = "node002"
 CUT_STAGES = ["formatted", "copied"]
+# Source ports only root may bind, as the installer does: a new one per
+# request, as a port just used towards the head is in TIME_WAIT for a while.
+ROOT_PORTS = itertools.count(700)
+HOST_KEYS_DIR = "/var/lib/oscar/host-keys"
 
 
 class Bed:
@@ -203,15 +208,16 @@ def test_cexec_and_slurm_reach_the_installed_nodes(bed, first_run):
     assert sorted(job.stdout.split()) == NODES, job.stdout
 
 
-def _post(bed, name, body, source="head"):
-    """A report sent from the head (no node) or from an installed node, with curl or python."""
+def _post(bed, body, source="head", as_root=True):
+    """A report sent from the head (no node) or from an installed node: from a port below 1024 as root."""
+    source_port = next(ROOT_PORTS) if as_root and source != "head" else 0
     command = (
-        "python3 -c 'import sys, urllib.request, urllib.error\n"
-        'req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method="POST",\n'
+        "python3 -c 'import sys, http.client\n"
+        'c = http.client.HTTPConnection(sys.argv[1], 80, timeout=20, source_address=("", int(sys.argv[3])))\n'
+        'c.request("POST", "/oscar/api/v1/report", body=sys.argv[2].encode(),\n'
         '    headers={"Content-Type": "application/json"})\n'
-        "try:\n    r = urllib.request.urlopen(req, timeout=20); print(r.status, r.read().decode())\n"
-        "except urllib.error.HTTPError as e:\n    print(e.code, e.read().decode())' "
-        "http://%s/oscar/api/v1/report '%s'" % (bed.head_ip, body)
+        "r = c.getresponse(); print(r.status, r.read().decode())' "
+        "%s '%s' %d" % (bed.head_ip, body, source_port)
     )
     if source == "head":
         answer = bed.head(command)
@@ -226,19 +232,22 @@ def _post(bed, name, body, source="head"):
 def test_the_report_service_refuses_bad_requests(bed, first_run):
     before = {name: bed.history(name) for name in NODES}
     # Not a node: the head itself.
-    assert _post(bed, None, '{"stage": "booted"}')[0] == 403
+    assert _post(bed, '{"stage": "booted"}')[0] == 403
+    # A node, but not its root: a source port any user may bind.
+    status, payload = _post(bed, '{"stage": "booted"}', source="node001", as_root=False)
+    assert status == 403 and "privileged source port" in payload, payload
     # Malformed, or naming another node, from a node.
-    assert _post(bed, None, "{not json", source="node001")[0] == 400
-    status, payload = _post(bed, None, '{"stage": "booted", "node": "node002"}', source="node001")
+    assert _post(bed, "{not json", source="node001")[0] == 400
+    status, payload = _post(bed, '{"stage": "booted", "node": "node002"}', source="node001")
     assert status == 400 and "unknown fields" in payload, payload
     # Oversized: nginx stops it before the service.
-    assert _post(bed, None, '{"stage": "failed", "detail": "%s"}' % ("x" * 6000), source="node001")[0] == 413
+    assert _post(bed, '{"stage": "failed", "detail": "%s"}' % ("x" * 6000), source="node001")[0] == 413
     # An installed node is not being installed: nothing to report.
-    assert _post(bed, None, '{"stage": "booted"}', source="node001")[0] == 403
+    assert _post(bed, '{"stage": "booted"}', source="node001")[0] == 403
     # Being installed, a stage that is not the next one.
     bed.oda("node", "modify", "node001", "--boot", "install")
     try:
-        status, payload = _post(bed, None, '{"stage": "copied"}', source="node001")
+        status, payload = _post(bed, '{"stage": "copied"}', source="node001")
         assert status == 409, payload
     finally:
         bed.oda("node", "modify", "node001", "--boot", "local")
@@ -271,3 +280,53 @@ def test_the_nodes_know_each_others_host_keys(bed, first_run):
     assert (answer.returncode, answer.stdout.split()) == (0, ["node002", "head"]), (
         answer.stdout + answer.stderr
     )
+
+
+def _host_keys(bed, name):
+    """{key file: public key} of the node as it serves them, and as the head keeps them for it."""
+    on_node = bed.node_ssh(name, "cat /etc/ssh/ssh_host_*_key.pub")
+    assert on_node.returncode == 0, on_node.stderr
+    on_head = bed.head(f"cat {HOST_KEYS_DIR}/{name}/ssh_host_*_key.pub")
+    assert on_head.returncode == 0, on_head.stdout + on_head.stderr
+    return sorted(on_node.stdout.splitlines()), sorted(on_head.stdout.splitlines())
+
+
+def test_the_nodes_host_keys_are_the_ones_the_head_keeps_for_them(bed, first_run):
+    seen = set()
+    for name in NODES:
+        on_node, on_head = _host_keys(bed, name)
+        assert on_node == on_head and len(on_node) == 3, (on_node, on_head)
+        assert all(line.endswith(" root@" + name) for line in on_node), on_node
+        seen.update(on_node)
+    assert len(seen) == 3 * len(NODES), "two nodes share a key"
+    mode = bed.head(f"stat -c %a {HOST_KEYS_DIR} {HOST_KEYS_DIR}/node001/ssh_host_ed25519_key")
+    assert mode.stdout.split() == ["700", "600"], mode.stdout + mode.stderr
+
+
+def test_a_reinstalled_node_keeps_its_host_keys_and_nobody_needs_to_forget_it(bed, first_run):
+    """node001 reinstalled from scratch: the head's known hosts, unchanged, still trust it."""
+    before, _kept = _host_keys(bed, "node001")
+    known = bed.head("sha256sum /etc/ssh/ssh_known_hosts").stdout
+    bed.oda("node", "modify", "node001", "--boot", "install")
+    bed.node_ssh("node001", "systemctl reboot", timeout=30)
+    # The new attempt's last stage, then the installed disk's sshd.
+    deadline = time.monotonic() + INSTALL_TIMEOUT
+    while time.monotonic() < deadline:
+        history = bed.history("node001")
+        if history[-1]["attempt"] == 2 and history[-1]["stage"] in ("installed", "failed"):
+            break
+        time.sleep(5)
+    assert (history[-1]["attempt"], history[-1]["stage"]) == (2, "installed"), history
+    strict = "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5"
+    answer = None
+    while time.monotonic() < deadline:
+        answer = bed.head(f"{strict} node001 hostname")
+        if answer.returncode == 0:
+            break
+        # Refused for a changed key would say so: no point waiting then.
+        assert "HOST IDENTIFICATION HAS CHANGED" not in answer.stderr, answer.stderr
+        time.sleep(5)
+    assert (answer.returncode, answer.stdout.strip()) == (0, "node001"), answer.stdout + answer.stderr
+    assert bed.head("sha256sum /etc/ssh/ssh_known_hosts").stdout == known
+    after, _kept = _host_keys(bed, "node001")
+    assert after == before

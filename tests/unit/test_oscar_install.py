@@ -6,10 +6,14 @@ layout and the node's files, without a disk.
 """
 
 import copy
+import http.server
 import importlib.machinery
 import importlib.util
 import json
+import os
 import pathlib
+import socket
+import threading
 
 import pytest
 from oscar_cluster.module_utils import oda_install
@@ -197,3 +201,92 @@ def test_kernel_arguments_are_read_from_the_command_line():
         "boot=oscar ip=dhcp oscar.mode=install quiet oscar.api=http://h/api/v1"
     )
     assert arguments["oscar.api"] == "http://h/api/v1" and arguments["quiet"] == ""
+
+
+KEYS = [
+    {
+        "type": "ed25519",
+        "name": "ssh_host_ed25519_key",
+        "private": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+        "public": "ssh-ed25519 AAAA root@node003\n",
+    }
+]
+
+
+def test_the_plans_host_keys_go_to_etc_ssh_the_private_one_for_root_alone(tmp_path):
+    (tmp_path / "etc/ssh").mkdir(parents=True)
+    installer.write_host_keys(KEYS, str(tmp_path))
+    private = tmp_path / "etc/ssh/ssh_host_ed25519_key"
+    public = tmp_path / "etc/ssh/ssh_host_ed25519_key.pub"
+    assert private.read_text() == KEYS[0]["private"] and public.read_text() == KEYS[0]["public"]
+    assert (private.stat().st_mode & 0o777, public.stat().st_mode & 0o777) == (0o600, 0o644)
+    # No keys in the plan: nothing written, the node makes its own at first boot.
+    installer.write_host_keys(None, str(tmp_path / "other"))
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ([dict(KEYS[0], name="../../root/.ssh/authorized_keys")], "no name like ssh_host_TYPE_key"),
+        ([dict(KEYS[0], name="sshd_config")], "no name like ssh_host_TYPE_key"),
+        ([dict(KEYS[0], private=None)], "lacks its private or public part"),
+        ({"name": "ssh_host_rsa_key"}, "is not a list"),
+    ],
+)
+def test_a_host_key_the_installer_cannot_trust_is_refused_before_any_is_written(tmp_path, keys, message):
+    good = dict(KEYS[0], name="ssh_host_rsa_key")
+    with pytest.raises(installer.InstallError, match=message):
+        installer.write_host_keys([good, *keys] if isinstance(keys, list) else keys, str(tmp_path))
+    assert not (tmp_path / "etc").exists()
+
+
+class Answers(http.server.BaseHTTPRequestHandler):
+    """The head's API as the installer sees it: the caller's source port, echoed back as JSON."""
+
+    def do_GET(self):
+        payload = json.dumps({"port": self.client_address[1], "path": self.path}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def head_api():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answers)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d/oscar/api/v1" % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_the_installer_asks_the_head_from_a_port_below_1024(head_api):
+    # Binding a port below 1024 needs root, as the installer is on the node.
+    assert os.geteuid() == 0, "the unit tests run as root (the installer's own case)"
+    ports = set()
+    for _ in range(5):
+        status, answer = installer.http_json(head_api + "/plan")
+        assert status == 200 and answer["path"] == "/oscar/api/v1/plan"
+        ports.add(answer["port"])
+    assert all(600 <= port < 1024 for port in ports), ports
+
+
+def test_a_taken_source_port_is_passed_over(head_api):
+    host, port = "127.0.0.1", int(head_api.split(":")[2].split("/")[0])
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        taken.bind(("", 0))
+        free = taken.getsockname()[1]
+        with socket.socket() as other:
+            other.bind(("", 0))
+            spare = other.getsockname()[1]
+        connection = installer.privileged_connection(host, port, 5, ports=[free, spare], tries=2)
+        assert connection.sock.getsockname()[1] == spare
+        connection.close()
+        with pytest.raises(OSError, match="no free source port"):
+            installer.privileged_connection(host, port, 5, ports=[free], tries=1)

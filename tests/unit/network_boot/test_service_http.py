@@ -5,8 +5,12 @@ library in test_service_oda.py; here, what reaches the data layer and what the
 caller gets back.
 """
 
+import grp
 import http.client
 import json
+import os
+import socket
+import stat
 import threading
 
 import pytest
@@ -15,6 +19,8 @@ from oscar_cluster.module_utils.oda_errors import OdaInstallOutOfOrder, OdaInsta
 from oscar_cluster.network_boot import service
 
 NODE_IP = "10.211.0.13"
+# The source port nginx saw: below 1024, so root on the node asked.
+ROOT_PORT = "812"
 
 
 class FakeData:
@@ -57,7 +63,7 @@ def server():
 
 def request(httpd, method, path, body=None, headers=None):
     connection = http.client.HTTPConnection("127.0.0.1", httpd.server_address[1], timeout=10)
-    all_headers = {"X-Real-IP": NODE_IP}
+    all_headers = {"X-Real-IP": NODE_IP, "X-Real-Port": ROOT_PORT}
     all_headers.update(headers or {})
     connection.request(method, path, body=body, headers=all_headers)
     response = connection.getresponse()
@@ -157,3 +163,111 @@ def test_a_bad_forwarded_address_is_refused(server):
     status, _kind, _payload = request(httpd, "GET", "/oscar/api/v1/plan", headers={"X-Real-IP": "node003"})
     assert status == 400
     assert data.calls == []
+
+
+@pytest.mark.parametrize("port", ["1024", "40312", "", "x"])
+def test_the_install_api_answers_only_a_privileged_source_port(server, port):
+    httpd, data = server
+    for method, path, body in (
+        ("GET", "/oscar/api/v1/plan", None),
+        ("POST", "/oscar/api/v1/report", json.dumps({"stage": "booted"})),
+    ):
+        status, _kind, payload = request(httpd, method, path, body, headers={"X-Real-Port": port})
+        assert status == 403, payload
+        assert "privileged source port" in json.loads(payload)["error"]
+    assert data.calls == []
+
+
+def test_a_boot_script_is_served_to_any_source_port(server):
+    # iPXE's firmware picks its own ports; the script holds no secret.
+    httpd, data = server
+    status, _kind, _payload = request(
+        httpd, "GET", "/oscar/node/52-54-00-d3-00-01.ipxe", headers={"X-Real-Port": "49152"}
+    )
+    assert status == 200
+    assert data.calls == [("script", NODE_IP, "52:54:00:d3:00:01")]
+
+
+def test_without_the_web_server_the_callers_own_address_and_port_count():
+    """A caller neither on loopback nor on the socket is known by its own address and port, not by headers."""
+    handler = service.Handler.__new__(service.Handler)
+    handler.client_address = ("10.211.0.13", 51000)
+    handler.headers = {"X-Real-IP": "10.211.0.14", "X-Real-Port": "700"}
+    assert (handler.caller_address(), handler.caller_port()) == ("10.211.0.13", 51000)
+    with pytest.raises(service.Refusal) as refused:
+        handler.require_privileged_port("10.211.0.13")
+    assert refused.value.status == 403
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(self.path)
+
+
+def test_on_its_unix_socket_only_root_and_the_web_servers_group_may_connect(tmp_path):
+    path = str(tmp_path / "api.sock")
+    data = FakeData()
+    group = os.getgid()
+    name = grp.getgrgid(group).gr_name
+    config = service.load_config_data(
+        {"listen": "unix:" + path, "socket_group": name, "base_url": "http://x/oscar"}
+    )
+    httpd = service.make_server(config, data=data)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        info = os.stat(path)
+        assert stat.S_ISSOCK(info.st_mode)
+        assert stat.S_IMODE(info.st_mode) == 0o660
+        assert info.st_gid == group
+        connection = UnixConnection(path)
+        connection.request(
+            "GET", "/oscar/api/v1/plan", headers={"X-Real-IP": NODE_IP, "X-Real-Port": ROOT_PORT}
+        )
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())) == (200, {"node": "node003"})
+        connection.close()
+        # The web server must say who asked: no header, no caller.
+        connection = UnixConnection(path)
+        connection.request("GET", "/oscar/api/v1/plan")
+        assert connection.getresponse().status == 400
+        connection.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert data.calls == [("plan", NODE_IP)]
+    assert not os.path.exists(path), "the socket is removed when the service stops"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"listen": "unix:relative.sock"}, "absolute socket path"),
+        ({"listen": "127.0.0.1"}, "not unix:PATH nor HOST:PORT"),
+        ({"listen": "127.0.0.1:99999"}, "not unix:PATH nor HOST:PORT"),
+        ({"host_keys_dir": "keys"}, "host_keys_dir must be an absolute path"),
+        ({"socket_group": ""}, "socket_group must be a non-empty string"),
+    ],
+)
+def test_bad_settings_are_refused_with_what_is_wrong(changes, message):
+    with pytest.raises(service.ConfigError, match=message):
+        service.load_config_data(dict({"base_url": "http://x/oscar"}, **changes))
+
+
+def test_a_socket_group_that_does_not_exist_is_refused(tmp_path):
+    config = service.load_config_data(
+        {
+            "listen": "unix:%s" % (tmp_path / "api.sock"),
+            "socket_group": "no-such-group-here",
+            "base_url": "http://x",
+        }
+    )
+    with pytest.raises(service.ConfigError, match="no-such-group-here"):
+        service.make_server(config, data=FakeData())
+    assert not (tmp_path / "api.sock").exists()

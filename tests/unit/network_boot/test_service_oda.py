@@ -47,7 +47,7 @@ def oda_url(tmp_path):
 
 
 @pytest.fixture
-def served(oda_url):
+def served(oda_url, tmp_path):
     config = service.load_config_data(
         {
             "oda_url": oda_url,
@@ -55,6 +55,7 @@ def served(oda_url):
             "authorized_keys": [KEY],
             "kernel_args": "console=ttyS0,115200n8",
             "listen": "127.0.0.1:0",
+            "host_keys_dir": str(tmp_path / "host-keys"),
         }
     )
     httpd = service.make_server(config)
@@ -67,7 +68,7 @@ def served(oda_url):
 
 def ask(httpd, method, path, address, body=None):
     connection = http.client.HTTPConnection("127.0.0.1", httpd.server_address[1], timeout=10)
-    connection.request(method, path, body=body, headers={"X-Real-IP": address})
+    connection.request(method, path, body=body, headers={"X-Real-IP": address, "X-Real-Port": "700"})
     response = connection.getresponse()
     payload = response.read().decode()
     connection.close()
@@ -172,3 +173,29 @@ def test_a_cut_install_starts_over_at_the_next_boot(served, oda_url):
         (2, "booted"),
         (2, "partitioned"),
     ]
+
+
+def test_the_plan_carries_the_nodes_own_host_keys_the_same_at_every_install(served, oda_url):
+    mark_install(oda_url)
+    first = json.loads(ask(served, "GET", "/oscar/api/v1/plan", NODE1)[1])["host_keys"]
+    assert [key["name"] for key in first] == [
+        "ssh_host_rsa_key",
+        "ssh_host_ecdsa_key",
+        "ssh_host_ed25519_key",
+    ]
+    assert all(key["private"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----") for key in first)
+    assert all(key["public"].rstrip().endswith(" root@node001") for key in first)
+    # Installed, then installed again: the same keys.
+    for stage in ("booted", "partitioned", "formatted", "copied", "configured", "bootloader", "installed"):
+        assert report(served, NODE1, stage)[0] == 200
+    mark_install(oda_url)
+    assert json.loads(ask(served, "GET", "/oscar/api/v1/plan", NODE1)[1])["host_keys"] == first
+    mark_install(oda_url, "node002")
+    other = json.loads(ask(served, "GET", "/oscar/api/v1/plan", NODE2)[1])["host_keys"]
+    assert {key["public"] for key in other}.isdisjoint({key["public"] for key in first})
+
+
+def test_no_host_keys_are_made_for_a_caller_refused_its_plan(served, oda_url, tmp_path):
+    assert ask(served, "GET", "/oscar/api/v1/plan", NODE1)[0] == 403
+    assert ask(served, "GET", "/oscar/api/v1/plan", HEAD)[0] == 403
+    assert not (tmp_path / "host-keys" / "node001").exists()
