@@ -269,7 +269,7 @@ def test_the_installer_asks_the_head_from_a_port_below_1024(head_api):
     # Binding a port below 1024 needs root, as the installer is on the node.
     assert os.geteuid() == 0, "the unit tests run as root (the installer's own case)"
     ports = set()
-    for _ in range(5):
+    for _request in range(5):
         status, answer = installer.http_json(head_api + "/plan")
         assert status == 200 and answer["path"] == "/oscar/api/v1/plan"
         ports.add(answer["port"])

@@ -62,7 +62,7 @@ def test_a_missing_type_is_made_and_the_others_kept(store):
 
 def test_plans_asked_at_once_get_the_same_keys(store):
     answers = []
-    threads = [threading.Thread(target=lambda: answers.append(store.keys("node007"))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: answers.append(store.keys("node007"))) for _thread in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
