@@ -271,7 +271,7 @@ def test_the_machine_cut_mid_install_reinstalled_at_its_next_boot(bed, first_run
 
 
 def test_the_nodes_know_each_others_host_keys(bed, first_run):
-    """Keys made at the installed system's first boot: the head and the nodes know them, no prompt."""
+    """Keys the head made for the nodes before they installed: the head and the nodes know them, no prompt."""
     strict = "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes"
     for name in NODES:
         answer = bed.head(f"{strict} {name} hostname")

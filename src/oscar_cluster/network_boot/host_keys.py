@@ -55,6 +55,11 @@ class HostKeyStore:
             self._ensure(node)
             return self._read(node)
 
+    def ensure(self, node):
+        """Make the node's keys if it has none (or lacks a type): whether any were made."""
+        with self._lock:
+            return self._ensure(node)
+
     def _missing(self, node):
         place = self.node_directory(node)
         return [
@@ -69,7 +74,7 @@ class HostKeyStore:
     def _ensure(self, node):
         missing = self._missing(node)
         if not missing:
-            return
+            return False
         place = self.node_directory(node)
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
@@ -81,7 +86,7 @@ class HostKeyStore:
                 self._generate(node, key_type, os.path.join(aside, key_file(key_type)))
             if not os.path.isdir(place):
                 os.rename(aside, place)
-                return
+                return True
             # Some types were there (a set from before a type was added, or
             # one removed by hand): the others join them, public key first,
             # so that a private key found always has its public one.
@@ -95,6 +100,7 @@ class HostKeyStore:
             raise HostKeyError("cannot keep the host keys of %s in %s: %s" % (node, place, error)) from None
         finally:
             shutil.rmtree(aside, ignore_errors=True)
+        return True
 
     def _generate(self, node, key_type, path):
         options = dict(KEY_TYPES)[key_type]

@@ -374,14 +374,39 @@ def make_server(config, data=None):
     return server
 
 
+def make_host_keys(config, nodes):
+    """The --host-keys action: 0 with {made, kept} on standard output, 1 with the reason on standard error."""
+    if config["host_keys_dir"] is None:
+        raise ConfigError("the configuration keeps no host keys (host_keys_dir is not set)")
+    store = host_keys.HostKeyStore(config["host_keys_dir"])
+    made, kept = [], []
+    try:
+        for node in nodes:
+            (made if store.ensure(node) else kept).append(node)
+    except host_keys.HostKeyError as error:
+        sys.stderr.write("oscar-boot-service: %s\n" % error)
+        return 1
+    sys.stdout.write(json.dumps({"made": made, "kept": kept}, sort_keys=True) + "\n")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="oscar-boot-service", description=__doc__.split("\n\n", maxsplit=1)[0]
     )
     parser.add_argument("--config", default="/etc/oscar/network-boot/service.json")
+    parser.add_argument(
+        "--host-keys",
+        nargs="+",
+        metavar="NODE",
+        help="make these nodes' SSH host keys now if they have none (before they install, so that the"
+        " cluster's known hosts hold them already), print {made, kept} as JSON, and exit",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
+        if args.host_keys:
+            return make_host_keys(config, args.host_keys)
         server = make_server(config)
     except (ConfigError, OSError, ValueError) as error:
         sys.stderr.write("oscar-boot-service: %s\n" % error)

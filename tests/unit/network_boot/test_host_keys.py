@@ -88,3 +88,10 @@ def test_a_keygen_that_is_missing_is_named(tmp_path):
     store = host_keys.HostKeyStore(str(tmp_path / "host-keys"), keygen=str(tmp_path / "no-keygen"))
     with pytest.raises(host_keys.HostKeyError, match="cannot run"):
         store.keys("node001")
+
+
+def test_ensure_says_whether_it_made_keys(store):
+    assert store.ensure("node001") is True
+    assert store.ensure("node001") is False
+    os.unlink(os.path.join(store.directory, "node001", "ssh_host_rsa_key"))
+    assert store.ensure("node001") is True

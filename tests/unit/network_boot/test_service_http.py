@@ -271,3 +271,17 @@ def test_a_socket_group_that_does_not_exist_is_refused(tmp_path):
     with pytest.raises(service.ConfigError, match="no-such-group-here"):
         service.make_server(config, data=FakeData())
     assert not (tmp_path / "api.sock").exists()
+
+
+def test_host_keys_are_made_ahead_by_the_command_and_said(tmp_path, capsys):
+    config = tmp_path / "service.json"
+    config.write_text(json.dumps({"base_url": "http://x/oscar", "host_keys_dir": str(tmp_path / "keys")}))
+    assert service.main(["--config", str(config), "--host-keys", "node001", "node002"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"made": ["node001", "node002"], "kept": []}
+    assert service.main(["--config", str(config), "--host-keys", "node002", "node003"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"made": ["node003"], "kept": ["node002"]}
+    assert service.main(["--config", str(config), "--host-keys", "../x"]) == 1
+    assert "not a node name" in capsys.readouterr().err
+    config.write_text(json.dumps({"base_url": "http://x/oscar"}))
+    assert service.main(["--config", str(config), "--host-keys", "node001"]) == 1
+    assert "keeps no host keys" in capsys.readouterr().err
